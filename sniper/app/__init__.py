@@ -1,0 +1,1 @@
+"""Orchestration: poller, armer/trigger, exit manager, journal, assembly, signals."""

@@ -1,0 +1,1 @@
+"""Operations: sd_notify, health/metrics endpoint, notifications."""
