@@ -1,0 +1,227 @@
+"""Fault injection for the simulator, switchable per run (``--faults SPEC``) and from tests.
+
+A :class:`Faults` object is plain state that the servers consult at well-defined points:
+
+- every REST request asks :meth:`Faults.take_http_fault` (answer 429 / 5xx instead);
+- every outgoing WS frame asks :meth:`Faults.frame_delay_s` and :meth:`Faults.take_frame_drop`;
+- every ``spot.order_book_update`` frame asks :meth:`Faults.take_book_skip` (the frame is not
+  sent, so the client sees a gap in the update ids, as after a lost packet at Gate);
+- every accepted order asks :meth:`Faults.take_order_blackhole` (the engine keeps the order,
+  the client never gets an answer: ``"hang"`` withholds it, ``"close"`` drops the connection);
+- the exchange clock adds :attr:`Faults.clock_skew_ms` (what ``/spot/time`` reports and what the
+  signature window is checked against);
+- :meth:`Faults.drop_ws_connections` closes every WebSocket connection now.
+
+CLI spec (comma separated, see :meth:`Faults.from_spec`)::
+
+    skew_ms=5000, http429=3, http503=2@/spot/orders, drop_frames=5, drop_prob=0.05,
+    delay_ms=20, skip_book=1, order_hang=1, order_close=1, drop_ws_every_s=30, seed=7
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from sniper.errors import ConfigError
+
+BlackholeMode = Literal["hang", "close"]
+
+_DEFAULT_LABELS = {429: "TOO_MANY_REQUESTS", 500: "INTERNAL", 502: "SERVER_ERROR", 503: "TOO_BUSY"}
+
+
+@dataclass(slots=True)
+class HttpFault:
+    """Answer the next ``remaining`` requests whose path starts with ``path_prefix``."""
+
+    status: int
+    label: str
+    message: str
+    remaining: int
+    path_prefix: str | None = None
+
+
+class Faults:
+    """Switchable faults; every method is cheap when nothing is switched on."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.clock_skew_ms = 0
+        self.frame_delay_ms = 0.0
+        self.frame_drop_probability = 0.0
+        self.drop_ws_every_s: float | None = None
+        self._frame_drops_left = 0
+        self._frame_drop_channel: str | None = None
+        self._http: list[HttpFault] = []
+        self._book_skips: dict[str | None, int] = {}
+        self._blackholes: list[BlackholeMode] = []
+        self._drop_listeners: list[Callable[[], None]] = []
+        self._random = random.Random(seed)
+        self.fired: dict[str, int] = {}
+
+    # -- switches -----------------------------------------------------------------------------
+
+    def fail_http(
+        self,
+        count: int = 1,
+        status: int = 429,
+        *,
+        path_prefix: str | None = None,
+        label: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Answer the next ``count`` REST requests (optionally only under ``path_prefix``,
+        a path relative to ``/api/v4`` such as ``/spot/orders``) with ``status``."""
+        label = label or _DEFAULT_LABELS.get(status, "SERVER_ERROR")
+        message = message or ("Request Rate limit Exceeded" if status == 429 else "Server error")
+        self._http.append(HttpFault(status, label, message, count, path_prefix))
+
+    def drop_frames(
+        self, count: int = 1, *, probability: float = 0.0, channel: str | None = None
+    ) -> None:
+        """Drop the next ``count`` outgoing WS frames (of ``channel`` if given) and, from now
+        on, each frame with ``probability``."""
+        self._frame_drops_left = count
+        self._frame_drop_channel = channel
+        self.frame_drop_probability = probability
+
+    def delay_frames(self, delay_ms: float) -> None:
+        """Delay every outgoing WS frame by ``delay_ms`` (0 switches it off)."""
+        self.frame_delay_ms = delay_ms
+
+    def skip_book_update(self, count: int = 1, pair: str | None = None) -> None:
+        """Withhold the next ``count`` ``spot.order_book_update`` frames (of ``pair``)."""
+        self._book_skips[pair] = self._book_skips.get(pair, 0) + count
+
+    def blackhole_orders(self, count: int = 1, mode: BlackholeMode = "hang") -> None:
+        """Accept the next ``count`` orders and never answer them (``hang``) or close the
+        connection instead of answering (``close``): the client cannot know the outcome."""
+        self._blackholes.extend([mode] * count)
+
+    def set_clock_skew(self, skew_ms: int) -> None:
+        """Shift the exchange clock by ``skew_ms`` relative to the host clock."""
+        self.clock_skew_ms = skew_ms
+
+    def drop_ws_connections(self) -> None:
+        """Close every open WebSocket connection now (clients must reconnect)."""
+        self._count("drop_ws")
+        for listener in list(self._drop_listeners):
+            listener()
+
+    def on_drop_ws(self, listener: Callable[[], None]) -> None:
+        """Register a server callback for :meth:`drop_ws_connections`."""
+        self._drop_listeners.append(listener)
+
+    def clear(self) -> None:
+        """Switch every fault off."""
+        self.clock_skew_ms = 0
+        self.frame_delay_ms = 0.0
+        self.frame_drop_probability = 0.0
+        self.drop_ws_every_s = None
+        self._frame_drops_left = 0
+        self._http.clear()
+        self._book_skips.clear()
+        self._blackholes.clear()
+
+    # -- consulted by the servers -------------------------------------------------------------
+
+    def take_http_fault(self, path: str) -> HttpFault | None:
+        """The fault to answer a request to ``path`` (relative to ``/api/v4``) with, if any."""
+        if not self._http:
+            return None
+        for fault in self._http:
+            if fault.path_prefix is None or path.startswith(fault.path_prefix):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._http.remove(fault)
+                self._count(f"http{fault.status}")
+                return fault
+        return None
+
+    def take_frame_drop(self, channel: str) -> bool:
+        """Whether to drop this outgoing frame."""
+        if self._frame_drops_left > 0 and self._frame_drop_channel in (None, channel):
+            self._frame_drops_left -= 1
+            self._count("drop_frame")
+            return True
+        if self.frame_drop_probability > 0 and self._random.random() < self.frame_drop_probability:
+            self._count("drop_frame")
+            return True
+        return False
+
+    def take_book_skip(self, pair: str) -> bool:
+        """Whether to withhold this ``spot.order_book_update`` frame of ``pair``."""
+        if not self._book_skips:
+            return False
+        for key in (pair, None):
+            left = self._book_skips.get(key, 0)
+            if left > 0:
+                if left == 1:
+                    del self._book_skips[key]
+                else:
+                    self._book_skips[key] = left - 1
+                self._count("skip_book")
+                return True
+        return False
+
+    def take_order_blackhole(self) -> BlackholeMode | None:
+        """How to (not) answer the order just accepted, if a blackhole is armed."""
+        if not self._blackholes:
+            return None
+        self._count("order_blackhole")
+        return self._blackholes.pop(0)
+
+    def _count(self, name: str) -> None:
+        self.fired[name] = self.fired.get(name, 0) + 1
+
+    def statistics(self) -> dict[str, int]:
+        """How many times each fault fired so far."""
+        return dict(self.fired)
+
+    # -- CLI ----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_spec(cls, spec: str) -> Faults:
+        """Parse a CLI spec such as ``"http429=3,skip_book=1,skew_ms=-2000"``.
+
+        Raises :class:`~sniper.errors.ConfigError` on anything it does not understand.
+        """
+        items = [part.strip() for part in spec.split(",") if part.strip()]
+        pairs: list[tuple[str, str]] = []
+        for item in items:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError("faults", f"expected name=value, got {item!r}")
+            pairs.append((name.strip(), value.strip()))
+        seed = next((int(v) for n, v in pairs if n == "seed"), None)
+        faults = cls(seed)
+        try:
+            for name, value in pairs:
+                faults._apply(name, value)
+        except ValueError as exc:
+            raise ConfigError("faults", f"bad value in {spec!r}: {exc}") from exc
+        return faults
+
+    def _apply(self, name: str, value: str) -> None:
+        if name == "seed":
+            return
+        if name == "skew_ms":
+            self.set_clock_skew(int(value))
+        elif name.startswith("http") and name[4:].isdigit():
+            count, _, path = value.partition("@")
+            self.fail_http(int(count), int(name[4:]), path_prefix=path or None)
+        elif name == "drop_frames":
+            self._frame_drops_left = int(value)
+        elif name == "drop_prob":
+            self.frame_drop_probability = float(value)
+        elif name == "delay_ms":
+            self.delay_frames(float(value))
+        elif name == "skip_book":
+            self.skip_book_update(int(value))
+        elif name in ("order_hang", "order_close"):
+            self.blackhole_orders(int(value), "hang" if name == "order_hang" else "close")
+        elif name == "drop_ws_every_s":
+            self.drop_ws_every_s = float(value)
+        else:
+            raise ConfigError("faults", f"unknown fault {name!r}")
