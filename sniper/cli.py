@@ -39,8 +39,9 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         scenario=args.scenario,
-        faults=args.fault or [],
+        faults=",".join(args.fault) if args.fault else None,
         event_log=args.event_log,
+        time_scale=args.time_scale,
     )
 
 
@@ -51,7 +52,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from sniper.app.daemon import main_run
+    from sniper.app.run import main_run
 
     return main_run(args.config, dry_run=args.dry_run)
 
@@ -105,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--scenario", default="new_listing")
-    p.add_argument("--fault", action="append", metavar="SPEC", help="e.g. drop_ws, 5xx:3")
+    p.add_argument("--fault", action="append", metavar="SPEC",
+                   help="fault spec, e.g. http429=3@/spot/orders,skip_book=1,skew_ms=5000")
+    p.add_argument("--time-scale", type=float, default=1.0, help="stretch scenario times")
     p.add_argument("--event-log", metavar="FILE", help="write the simulator's event log (JSONL)")
 
     p = add("record", _cmd_record, "record raw market data with receive timestamps")

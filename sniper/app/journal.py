@@ -104,7 +104,9 @@ class Journal:
         """All events in order (optionally of one pair)."""
         try:
             if pair is None:
-                rows = self._db.execute("SELECT seq, ts_ms, kind, pair, data FROM events ORDER BY seq")
+                rows = self._db.execute(
+                    "SELECT seq, ts_ms, kind, pair, data FROM events ORDER BY seq"
+                )
             else:
                 rows = self._db.execute(
                     "SELECT seq, ts_ms, kind, pair, data FROM events WHERE pair = ? ORDER BY seq",

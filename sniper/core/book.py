@@ -13,8 +13,10 @@ Rules
    set the book and apply the remaining buffered updates by rule 3.
 3. An update applies when ``U <= local_id+1 <= u``: normally ``U == local_id+1``; the first one
    after a snapshot straddles it. Any other overlap is applied too, because amounts are
-   absolute (re-setting an already-applied level to its value at ``u`` is harmless); ccxt has
-   seen Gate send such overlaps. ``u <= local_id`` is stale or a duplicate: ignored.
+   absolute: every level changed in ``U..u`` is sent with its value at ``u``, so re-setting
+   already-applied ones is harmless (ccxt notes ``U`` is at times inconsistent with the
+   previous ``u``; a resync there would cost a REST round trip). ``u <= local_id`` is stale or
+   a duplicate: ignored.
    ``U > local_id+1`` is a gap: updates were lost.
 4. A ``full`` update replaces the book and sets ``local_id = u`` in any state, with no REST
    snapshot; updates buffered before it are older and are dropped.
@@ -58,7 +60,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from functools import cache
-from typing import Final
+from typing import Final, TypeAlias
 
 from sniper.core.models import BookSnapshot, BookUpdate, Level
 
@@ -67,6 +69,9 @@ DEFAULT_MAX_BUFFERED: Final = 1024
 at worst makes the next snapshot look too old and asks for a newer one: safe."""
 
 _ZERO: Final = Decimal(0)
+
+_TopKey: TypeAlias = tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None]
+"""Best bid price and amount, best ask price and amount: compared to detect a top change."""
 
 
 class BookState(Enum):
@@ -308,7 +313,7 @@ class BookSync:
         self._replace(snapshot.asks, snapshot.bids, base_id)
         self._n_snapshots += 1
         if self._is_crossed():
-            buffer.clear()
+            self._reject_crossed()  # the buffer stays: it may bridge the next snapshot
             return self._finish(Outcome.CROSSED, before)
         pending = tuple(buffer)
         buffer.clear()
@@ -341,12 +346,11 @@ class BookSync:
         self._update_id = update.last_id
         self._n_applied += 1
         if self._is_crossed():
-            self._n_crossed += 1
-            self._enter_resync()
+            self._reject_crossed()
             return Outcome.CROSSED
         return Outcome.APPLIED
 
-    def _finish(self, outcome: Outcome, before: tuple[Level | None, Level | None]) -> BookResult:
+    def _finish(self, outcome: Outcome, before: _TopKey) -> BookResult:
         """Build the result of a change: resync requests, top change, the opened signal."""
         top_changed = self._top() != before
         if self._state is not BookState.LIVE:
@@ -360,8 +364,18 @@ class BookSync:
     def _wrong_pair(self, pair: str) -> None:
         raise ValueError(f"book for {self.pair} fed data for {pair}")
 
-    def _top(self) -> tuple[Level | None, Level | None]:
-        return self._bids.top(), self._asks.top()
+    def _top(self) -> _TopKey:
+        # One flat tuple (not two Level tuples): this runs twice per update on the hot path.
+        bids = self._bids
+        asks = self._asks
+        bid = bids.best
+        ask = asks.best
+        return (
+            bid,
+            None if bid is None else bids.levels[bid],
+            ask,
+            None if ask is None else asks.levels[ask],
+        )
 
     def _is_crossed(self) -> bool:
         bid = self._bids.best
@@ -396,10 +410,13 @@ class BookSync:
         self._replace(update.asks, update.bids, update.last_id)
         self._n_full += 1
         if self._is_crossed():
-            self._n_crossed += 1
-            self._enter_resync()
+            self._reject_crossed()
             return self._finish(Outcome.CROSSED, before)
         return self._finish(Outcome.FULL_APPLIED, before)
+
+    def _reject_crossed(self) -> None:
+        self._n_crossed += 1
+        self._enter_resync()
 
     def _enter_resync(self) -> None:
         self._asks.clear()

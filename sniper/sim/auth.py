@@ -34,7 +34,7 @@ KeyLookup = Callable[[str], "tuple[int, str] | None"]
 TIMESTAMP_WINDOW_S = 60
 
 
-class AuthFailure(Exception):
+class AuthFailedError(Exception):
     """Authentication failed; ``label``/``message``/``status`` are what Gate answers."""
 
     def __init__(self, label: str, message: str, status: int = 401) -> None:
@@ -57,7 +57,7 @@ class Authenticator:
             return cached
         found = self._lookup(api_key) if api_key else None
         if found is None:
-            raise AuthFailure("INVALID_KEY", "Invalid key provided")
+            raise AuthFailedError("INVALID_KEY", "Invalid key provided")
         uid, secret = found
         entry = (uid, Signer(Credentials(api_key, secret)))
         self._signers[api_key] = entry
@@ -72,7 +72,7 @@ class Authenticator:
         headers: Mapping[str, str],
         server_now_ms: int,
     ) -> int:
-        """Check a signed REST request; return the user id or raise :class:`AuthFailure`.
+        """Check a signed REST request; return the user id or raise :class:`AuthFailedError`.
 
         ``path`` is the full request path (``/api/v4/...``), ``raw_query`` the query as sent.
         """
@@ -81,8 +81,10 @@ class Authenticator:
         sign = headers.get("SIGN")
         for name, value in (("KEY", api_key), ("Timestamp", timestamp), ("SIGN", sign)):
             if not value:
-                raise AuthFailure("MISSING_REQUIRED_HEADER", f"Missing required header: {name}")
-        assert api_key is not None and timestamp is not None and sign is not None
+                raise AuthFailedError("MISSING_REQUIRED_HEADER", f"Missing required header: {name}")
+        assert api_key is not None
+        assert timestamp is not None
+        assert sign is not None
         check_timestamp(timestamp, server_now_ms)
         uid, signer = self._signer(api_key)
         digest = body_sha512(body)
@@ -92,18 +94,18 @@ class Authenticator:
             payload = rest_signature_payload(method, path, query, digest, timestamp)
             if verify(signer.sign(payload), sign):
                 return uid
-        raise AuthFailure("INVALID_SIGNATURE", "Signature mismatch")
+        raise AuthFailedError("INVALID_SIGNATURE", "Signature mismatch")
 
     def verify_ws_channel(
         self, auth: Mapping[str, Any] | None, channel: str, event: str, time_s: Any
     ) -> int:
         """Check the ``auth`` object of a private-channel (un)subscribe; return the user id."""
         if not isinstance(auth, Mapping) or auth.get("method") != "api_key":
-            raise AuthFailure("MISSING_REQUIRED_HEADER", "auth required for private channel")
+            raise AuthFailedError("MISSING_REQUIRED_HEADER", "auth required for private channel")
         uid, signer = self._signer(str(auth.get("KEY") or ""))
         expected = signer.sign(f"channel={channel}&event={event}&time={time_s}".encode())
         if not verify(expected, str(auth.get("SIGN") or "")):
-            raise AuthFailure("INVALID_SIGNATURE", "Signature mismatch")
+            raise AuthFailedError("INVALID_SIGNATURE", "Signature mismatch")
         return uid
 
     def verify_ws_api(
@@ -121,13 +123,15 @@ class Authenticator:
         login and ``json.dumps(req_param)`` for other calls. All of them are accepted.
         """
         if not api_key or not signature or not timestamp:
-            raise AuthFailure("MISSING_REQUIRED_HEADER", "api_key, signature, timestamp required")
+            raise AuthFailedError(
+                "MISSING_REQUIRED_HEADER", "api_key, signature and timestamp are required"
+            )
         check_timestamp(timestamp, server_now_ms)
         uid, signer = self._signer(api_key)
         for param in _req_param_forms(req_param):
             if verify(signer.ws_api(channel, param, timestamp), signature):
                 return uid
-        raise AuthFailure("INVALID_SIGNATURE", "Signature mismatch")
+        raise AuthFailedError("INVALID_SIGNATURE", "Signature mismatch")
 
 
 def check_timestamp(timestamp: str, server_now_ms: int) -> None:
@@ -135,9 +139,9 @@ def check_timestamp(timestamp: str, server_now_ms: int) -> None:
     try:
         ts_s = Decimal(timestamp)
     except InvalidOperation:
-        raise AuthFailure("REQUEST_EXPIRED", f"invalid Timestamp {timestamp!r}") from None
+        raise AuthFailedError("REQUEST_EXPIRED", f"invalid Timestamp {timestamp!r}") from None
     if not ts_s.is_finite() or abs(ts_s * 1000 - server_now_ms) > TIMESTAMP_WINDOW_S * 1000:
-        raise AuthFailure(
+        raise AuthFailedError(
             "REQUEST_EXPIRED",
             f"gap between request Timestamp and server time exceeds {TIMESTAMP_WINDOW_S}",
         )

@@ -13,7 +13,7 @@ from decimal import Decimal
 ZERO = Decimal(0)
 
 
-class SimReject(Exception):
+class SimReject(Exception):  # noqa: N818 -- the name is the servers' contract
     """Gate refused a request: ``label`` is Gate's error label, ``status`` the HTTP status.
 
     Servers render it as ``{"label": label, "message": message}`` with ``status``
@@ -145,8 +145,9 @@ class SimTrade:
 class UserAccount:
     """A simulated user: credentials, fee rates, balances ``{currency: [available, locked]}``.
 
-    ``keep_history`` is false for the scenario's own robots (market maker, crowd), whose
-    finished orders and trades would only grow memory.
+    ``robot`` marks the scenario's own market maker and crowd: their finished orders and
+    trades are not kept (they would only grow memory), and only their fills are reported as
+    events, not the lock/put/cancel churn of every re-quote.
     """
 
     uid: int
@@ -154,5 +155,5 @@ class UserAccount:
     api_secret: str
     taker_fee: Decimal
     maker_fee: Decimal
-    keep_history: bool = True
+    robot: bool = False
     balances: dict[str, list[Decimal]] = field(default_factory=dict)

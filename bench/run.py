@@ -1,0 +1,117 @@
+"""One command for the whole benchmark suite: ``python -m bench.run [--quick]``.
+
+Runs every benchmark in :data:`BENCHMARKS`, prints the markdown table, and writes
+``bench/results/latest.json`` and ``bench/results/latest.md``. A benchmark is a module with a
+``Settings`` dataclass and ``main_sync(settings) -> BenchResult``; the whole-daemon benchmarks
+(book-open, detection, footprint, replay) plug in the same way when the daemon lands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import structlog
+
+from bench import decision_to_exchange
+from bench.common import RESULTS_DIR, BenchResult, machine_info, render_markdown, write_results
+from bench.simproc import pin_to_cpu
+
+FULL_ROUNDS = 1000
+FULL_WARMUP = 50
+QUICK_ROUNDS = 60
+QUICK_WARMUP = 10
+
+
+def _decision_to_exchange(args: argparse.Namespace, *, hot_server: bool = True) -> BenchResult:
+    rounds = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
+    warmup = (
+        args.warmup if args.warmup is not None else (QUICK_WARMUP if args.quick else FULL_WARMUP)
+    )
+    settings = decision_to_exchange.Settings(
+        rounds=rounds,
+        warmup=warmup,
+        runs=args.runs,
+        separate_process=not args.same_process,
+        client_cpu=None if args.no_pin or args.same_process else 0,
+        server_cpu=None if args.no_pin else 1,
+        uvloop=args.loop == "uvloop",
+        hot_server=hot_server,
+        only=tuple(args.only.split(",")) if args.only else (),
+    )
+    return decision_to_exchange.main_sync(settings)
+
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], BenchResult]] = {
+    decision_to_exchange.NAME: _decision_to_exchange,
+    decision_to_exchange.NAME_IDLE_SIM: lambda args: _decision_to_exchange(args, hot_server=False),
+}
+"""Name -> runner. Add the daemon benchmarks here."""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line (see ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description="sniper latency benchmarks (bench/README.md)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a few hundred orders instead of thousands"
+    )
+    parser.add_argument(
+        "--bench",
+        default=",".join(BENCHMARKS),
+        help=f"comma-separated benchmarks to run (default: all: {', '.join(BENCHMARKS)})",
+    )
+    parser.add_argument("--rounds", type=int, default=0, help="measured rounds per run")
+    parser.add_argument("--warmup", type=int, default=None, help="discarded rounds per run")
+    parser.add_argument("--runs", type=int, default=1, help="fresh simulator per run; pooled")
+    parser.add_argument(
+        "--same-process",
+        action="store_true",
+        help="run the simulator on the benchmark's own event loop instead of a pinned child",
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not pin client/server to CPUs")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--only", default="", help="comma-separated contender names")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS_DIR,
+        help="results directory (default bench/results)",
+    )
+    parser.add_argument("--stem", default="latest", help="results file name without extension")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected benchmarks; 0 on success, 2 on an unknown benchmark name."""
+    args = parse_args(argv)
+    names = [n for n in args.bench.split(",") if n]
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    if args.runs < 1:
+        print("--runs must be >= 1", file=sys.stderr)
+        return 2
+    # The clients under test log connects at info level; keep the table readable.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    meta = machine_info()
+    shown = sys.argv[1:] if argv is None else list(argv)
+    meta["command"] = shlex.join([".venv/bin/python", "-m", "bench.run", *shown])
+    if not args.no_pin and not args.same_process:
+        meta["client_pinned"] = pin_to_cpu(0)
+    results = [BENCHMARKS[name](args) for name in names]
+    json_path, md_path = write_results(results, meta, args.out, args.stem)
+    print(render_markdown(results, meta))
+    print(f"wrote {os.path.relpath(json_path)} and {os.path.relpath(md_path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
