@@ -91,6 +91,8 @@ class VariantResult:
     errors: int = 0
     ratios: dict[str, float] = field(default_factory=dict)
     """Named p50 ratios, e.g. ``{"vs_floor": 1.12}``."""
+    extra_us: dict[str, float] = field(default_factory=dict)
+    """Other figures in µs (e.g. the client's share of the latency), by column key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,8 @@ class BenchResult:
     variants: tuple[VariantResult, ...]
     ratio_columns: tuple[tuple[str, str], ...]
     """(key in ``VariantResult.ratios``, column header) pairs, in table order."""
+    extra_columns: tuple[tuple[str, str], ...] = ()
+    """(key in ``VariantResult.extra_us``, column header) pairs, shown after the percentiles."""
     targets: tuple[TargetCheck, ...] = ()
     setup: dict[str, Any] = field(default_factory=dict)
     """How it was measured: rounds, warm-up, pinning, event loop; copied into the results."""
@@ -130,6 +134,7 @@ def _fmt_ratio(value: float) -> str:
 def markdown_table(result: BenchResult) -> str:
     """The result as a GitHub markdown table (µs, ratios at p50) plus targets and notes."""
     headers = ["variant", "n", "p50 µs", "p90 µs", "p99 µs", "errors"]
+    headers += [title for _, title in result.extra_columns]
     headers += [title for _, title in result.ratio_columns]
     lines = [
         "| " + " | ".join(headers) + " |",
@@ -145,6 +150,7 @@ def markdown_table(result: BenchResult) -> str:
             _fmt(s.p99_us),
             str(variant.errors),
         ]
+        row += [_fmt(variant.extra_us.get(key, math.nan)) for key, _ in result.extra_columns]
         row += [_fmt_ratio(variant.ratios.get(key, math.nan)) for key, _ in result.ratio_columns]
         lines.append("| " + " | ".join(row) + " |")
     out = [f"### {result.title}", "", *lines, ""]

@@ -58,6 +58,8 @@ class Contender(Protocol):
 
     name: str
     description: str
+    written_ns: int
+    """Monotonic ns just after the last order's bytes were handed to the socket (0: unknown)."""
 
     async def open(self) -> None:
         """Connect, log in, warm up: everything a daemon does before it is armed."""
@@ -101,6 +103,7 @@ class RawWsFloor:
         self._frame = b""
         self._req_id = ""
         self._n = 0
+        self.written_ns = 0
 
     async def open(self) -> None:
         ws = await connect(self._url, compression=None, proxy=None, ping_interval=None)
@@ -132,6 +135,7 @@ class RawWsFloor:
     async def fire(self, _t0_ns: int) -> None:
         assert self._ws is not None
         self._ws.transport.write(self._frame)
+        self.written_ns = time.monotonic_ns()
         reply = await self._final(self._req_id)
         if reply.get("header", {}).get("status") != "200":
             raise RuntimeError(f"raw WS order refused: {reply.get('data')}")
@@ -166,6 +170,7 @@ class RawHttpFloor:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._request = b""
+        self.written_ns = 0
 
     async def open(self) -> None:
         self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
@@ -193,6 +198,7 @@ class RawHttpFloor:
         assert self._writer is not None
         assert self._reader is not None
         self._writer.transport.write(self._request)
+        self.written_ns = time.monotonic_ns()
         async with asyncio.timeout(REPLY_TIMEOUT_S):
             head = await self._reader.readuntil(b"\r\n\r\n")
             length = 0
@@ -227,6 +233,7 @@ class SniperWs:
         self._prepared: PreparedWsOrder | None = None
         self._price = Decimal(0)
         self._amount = Decimal(0)
+        self.written_ns = 0
 
     async def open(self) -> None:
         self._trader.start()
@@ -239,7 +246,10 @@ class SniperWs:
 
     async def fire(self, t0_ns: int) -> None:
         assert self._prepared is not None
-        await self._trader.fire(self._prepared, self._price, self._amount, decision_ns=t0_ns)
+        try:
+            await self._trader.fire(self._prepared, self._price, self._amount, decision_ns=t0_ns)
+        finally:
+            self.written_ns = self._prepared.timing.written_ns
 
     async def close(self) -> None:
         await self._trader.close()
@@ -260,6 +270,7 @@ class SniperHttp:
             rest_url, credentials, ttl_ms=TTL_MS, ping_interval_s=None
         )
         self._precompute = precompute
+        self.written_ns = 0
         self._prepared: Any = None
         self._price = Decimal(0)
         self._amount = Decimal(0)
@@ -287,7 +298,10 @@ class SniperHttp:
         self._amount = amount
 
     async def fire(self, _t0_ns: int) -> None:
-        await self._sender.fire(self._prepared, self._price, self._amount)
+        try:
+            await self._sender.fire(self._prepared, self._price, self._amount)
+        finally:
+            self.written_ns = int(getattr(self._prepared, "written_ns", 0))
 
     async def close(self) -> None:
         await self._sender.close()
@@ -304,6 +318,7 @@ class SniperRest:
 
     def __init__(self, module: Any, rest_url: str, credentials: Credentials) -> None:
         self._rest = module.GateRest(rest_url, credentials, keep_warm_s=None)
+        self.written_ns = 0  # httpx does not tell
         self._request: OrderRequest | None = None
 
     async def open(self) -> None:
@@ -351,6 +366,7 @@ class CcxtGate:
             for key in section:
                 section[key] = rest_url
         self._args: tuple[float, float, dict[str, str]] = (0.0, 0.0, {})
+        self.written_ns = 0  # aiohttp does not tell
 
     async def open(self) -> None:
         await self._exchange.load_markets()
@@ -383,6 +399,7 @@ class GateSdk:
         self._api = gate_api.SpotApi(gate_api.ApiClient(config))
         self._threaded = threaded
         self._fields: dict[str, str] = {}
+        self.written_ns = 0  # urllib3 does not tell
         if threaded:
             self.name = "sdk_thread"
             self.description = (

@@ -79,6 +79,7 @@ class _Sent:
     t0_ns: int
     measured: bool
     ok: bool
+    written_ns: int
 
 
 def _contenders(sim: SimPeer, credentials: Any, settings: Settings) -> list[Contender]:
@@ -133,13 +134,15 @@ async def _one_run(
                 contender = contenders[slot]
                 text = f"t-{tag}-{run_index}-{slot}-{round_index}"
                 contender.arm(text, PRICE, AMOUNT)
+                contender.written_ns = 0
                 t0_ns = monotonic_ns()
                 ok = True
                 try:
                     await contender.fire(t0_ns)
                 except Exception:  # noqa: BLE001 - counted per contender, reported as errors
                     ok = False
-                sent.append(_Sent(contender.name, text, t0_ns, measured, ok))
+                written_ns = contender.written_ns
+                sent.append(_Sent(contender.name, text, t0_ns, measured, ok, written_ns))
         arrivals = (await sim.arrivals()).t_ns_by_text
     finally:
         for contender in contenders:
@@ -153,8 +156,10 @@ async def _one_run(
 
 def _summarise(
     sent: list[_Sent], arrivals: dict[str, int], order: list[str]
-) -> tuple[dict[str, LatencyStats], dict[str, int], dict[str, list[int]]]:
+) -> tuple[dict[str, LatencyStats], dict[str, int], dict[str, LatencyStats]]:
+    """Per contender: latency stats, error count, and client-side (t0 -> written) stats."""
     samples: dict[str, list[int]] = defaultdict(list)
+    client: dict[str, list[int]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     for item in sent:
         if not item.measured:
@@ -164,8 +169,11 @@ def _summarise(
             errors[item.name] += 1
             continue
         samples[item.name].append(t1 - item.t0_ns)
+        if item.written_ns:
+            client[item.name].append(item.written_ns - item.t0_ns)
     stats = {name: LatencyStats.from_ns(samples.get(name, [])) for name in order}
-    return stats, dict(errors), samples
+    client_stats = {name: LatencyStats.from_ns(client.get(name, [])) for name in order}
+    return stats, dict(errors), client_stats
 
 
 def _targets(stats: dict[str, LatencyStats]) -> tuple[TargetCheck, ...]:
@@ -226,7 +234,7 @@ async def run(settings: Settings) -> BenchResult:
         per_run.append({name: s.p50_us for name, s in run_stats.items()})
         all_sent += sent
         all_arrivals.update(arrivals)
-    stats, errors, _ = _summarise(all_sent, all_arrivals, order)
+    stats, errors, client_stats = _summarise(all_sent, all_arrivals, order)
     floor_ws = stats["raw_ws_floor"].p50_us if "raw_ws_floor" in stats else math.nan
     floor_http = stats["raw_http_floor"].p50_us if "raw_http_floor" in stats else math.nan
     ours = stats["sniper_ws"].p50_us if "sniper_ws" in stats else math.nan
@@ -240,6 +248,7 @@ async def run(settings: Settings) -> BenchResult:
                 description=descriptions.get(name, name),
                 stats=s,
                 errors=errors.get(name, 0),
+                extra_us={"client_p50": client_stats[name].p50_us},
                 ratios={
                     "vs_ws_floor": ratio(s.p50_us, floor_ws),
                     "vs_transport_floor": ratio(s.p50_us, same_floor),
@@ -267,8 +276,11 @@ async def run(settings: Settings) -> BenchResult:
         "p50_us_per_run": per_run,
     }
     notes = (
-        "Ratios are of p50s. `vs transport floor`: HTTP variants against the raw HTTP floor, "
+        "Ratios are of p50s. `same-transport floor`: HTTP variants against the raw HTTP floor, "
         "WS variants against the raw WS floor.",
+        "`client p50`: t0 -> the order's bytes handed to the socket (write returned); n/a "
+        "where the library does not expose it. The rest is loopback + the simulator reading "
+        "the request.",
         f"Simulator: {where}, loop {setup['simulator_loop']}; client {setup['client']}; "
         f"event loop {setup['event_loop']}; {settings.runs} run(s) x {settings.rounds} rounds "
         f"(+{settings.warmup} warm-up rounds discarded per run).",
@@ -277,6 +289,7 @@ async def run(settings: Settings) -> BenchResult:
         name=NAME if hot else NAME_IDLE_SIM,
         title=TITLE if hot else TITLE_IDLE_SIM,
         variants=tuple(variants),
+        extra_columns=(("client_p50", "client p50 µs"),),
         ratio_columns=(
             ("vs_ws_floor", "p50 / raw WS floor"),
             ("vs_transport_floor", "p50 / same-transport floor"),

@@ -24,6 +24,7 @@ from bench.simproc import pin_to_cpu
 
 FULL_ROUNDS = 1000
 FULL_WARMUP = 50
+FULL_RUNS = 3
 QUICK_ROUNDS = 60
 QUICK_WARMUP = 10
 
@@ -36,7 +37,7 @@ def _decision_to_exchange(args: argparse.Namespace, *, hot_server: bool = True) 
     settings = decision_to_exchange.Settings(
         rounds=rounds,
         warmup=warmup,
-        runs=args.runs,
+        runs=args.runs or (1 if args.quick else FULL_RUNS),
         separate_process=not args.same_process,
         client_cpu=None if args.no_pin or args.same_process else 0,
         server_cpu=None if args.no_pin else 1,
@@ -69,7 +70,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=0, help="measured rounds per run")
     parser.add_argument("--warmup", type=int, default=None, help="discarded rounds per run")
-    parser.add_argument("--runs", type=int, default=1, help="fresh simulator per run; pooled")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=0,
+        help=f"fresh simulator per run, samples pooled (default {FULL_RUNS}; --quick: 1)",
+    )
     parser.add_argument(
         "--same-process",
         action="store_true",
@@ -96,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
-    if args.runs < 1:
-        print("--runs must be >= 1", file=sys.stderr)
+    if args.runs < 0 or args.rounds < 0:
+        print("--runs and --rounds must be positive", file=sys.stderr)
         return 2
     # The clients under test log connects at info level; keep the table readable.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

@@ -22,6 +22,7 @@ import re
 import sys
 import threading
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, BinaryIO, Final, TextIO, cast
 
 import orjson
@@ -104,6 +105,8 @@ class SecretRedactor:
             return pattern.sub(MASK, value) if pattern is not None else value
         if isinstance(value, _PRIMITIVES):
             return value
+        if isinstance(value, Decimal):
+            return str(value)  # exact, and what a reader expects (not "Decimal('1.5')")
         if isinstance(value, bytes | bytearray):
             pattern_b = self._pattern_b
             raw = bytes(value)

@@ -92,14 +92,7 @@ class Daemon:
 
     async def run(self) -> int:
         """Start, serve until stopped, shut down cleanly. Returns an exit code."""
-        self.edges.bind(
-            Handlers(
-                on_top=self._on_top,
-                on_order=self._on_order,
-                on_fill=self._on_fill,
-                on_balance=self._on_balance,
-            )
-        )
+        self.edges.bind(self._handlers())
         await self.edges.start()
         try:
             await self._recover()
@@ -155,11 +148,12 @@ class Daemon:
         interval = self.config.listing.poll_interval_s
         while not self._stop.is_set():
             started = self.mono_ns()
-            await self._poll_once()
+            await self.poll_once()
             elapsed_s = (self.mono_ns() - started) / 1e9
             await asyncio.sleep(max(0.0, interval - elapsed_s))
 
-    async def _poll_once(self) -> None:
+    async def poll_once(self) -> None:
+        """One discovery round: kill switch, pair list, listing events, arming."""
         self.halted = is_halted(self.journal)
         if self.halted:
             for session in self.sessions.values():
@@ -228,6 +222,10 @@ class Daemon:
         return None
 
     # -- routing (called by the edges; must not block) ----------------------------------------
+
+    def _handlers(self) -> Handlers:
+        return Handlers(on_top=self._on_top, on_order=self._on_order, on_fill=self._on_fill,
+                        on_balance=self._on_balance)
 
     def _on_top(self, pair: str, bid: Any, ask: Any, recv_ns: int, opened: bool) -> None:
         session = self.sessions.get(pair)

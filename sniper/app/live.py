@@ -149,7 +149,12 @@ def build_live_edges(config: Config, credentials: Credentials, clock: Clock) -> 
                             clock=wall_s)
     trader = GateWsTrader(ex.ws_url, signer, action_mode="RESULT", ttl_ms=ex.order_ttl_ms,
                           clock=wall_s)
-    raw = RawHttpOrderSender(ex.rest_url, credentials) if ex.order_path == "rest" else None
+    raw = (
+        RawHttpOrderSender(ex.rest_url, credentials, ttl_ms=ex.order_ttl_ms,
+                           timeout_s=ex.request_timeout_s, action_mode="RESULT", connections=2)
+        if ex.order_path == "rest"
+        else None
+    )
     market = LiveMarket(rest, market_feed, router)
     execution = LiveExecution(rest)
 

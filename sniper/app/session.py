@@ -160,8 +160,14 @@ def order_from_json(pair: str, d: dict[str, Any]) -> Order:
     )
 
 
+ABSENT_AFTER_LOOKUPS = 3
+"""An order not found this many times (the last ~1.7 s after the send) never reached Gate."""
+
+
 class ListingSession:
     """Entry + exit of one listing (see module docstring)."""
+
+    RECONCILE_DELAYS_S: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
 
     def __init__(
         self,
@@ -329,7 +335,8 @@ class ListingSession:
 
     async def _reconcile_buy(self, text: str) -> None:
         """Find out what happened to ``text``; never re-send it."""
-        for delay in (0.2, 0.5, 1.0, 2.0, 4.0):
+        delays = self.RECONCILE_DELAYS_S
+        for i, delay in enumerate(delays):
             await asyncio.sleep(delay)
             if self.entry.in_flight_text != text:
                 return  # resolved by the private stream meanwhile
@@ -342,7 +349,7 @@ class ListingSession:
                 self.on_order(order)
                 if order.status.value != "open":
                     return
-            if not found and delay >= 1.0:
+            if not found and i >= ABSENT_AFTER_LOOKUPS - 1:
                 self._journal("buy_result", {"text": text, "outcome": "absent"})
                 self._entry_finished(self.entry.on_reconciled_absent(text))
                 return

@@ -70,6 +70,12 @@ class ExitState(StrEnum):
     CLOSED = "closed"
 
 
+# States in which the live order owes us an answer (placement, final state or cancel).
+_AWAITING_ANSWER: Final = frozenset(
+    {ExitState.TP_PENDING, ExitState.TP_CANCELLING, ExitState.SELLING}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ExitRules:
     """Exit settings (``exit.*`` config). Percentages are percent (``"30"`` = 30 %)."""
@@ -181,7 +187,7 @@ class _Sell:
     """Our view of one sell order we placed."""
 
     __slots__ = ("amount", "cancel_failed", "cancel_sent", "filled", "finished", "is_tp",
-                 "order_id", "text", "waiting_since_ms")
+                 "order_id", "seen_final", "text", "waiting_since_ms")
 
     def __init__(self, text: str, amount: Decimal, is_tp: bool, now_ms: int | None) -> None:
         self.text = text
@@ -190,6 +196,7 @@ class _Sell:
         self.order_id: str | None = None
         self.filled = _ZERO
         self.finished = False
+        self.seen_final = False  # the exchange itself reported it closed/cancelled
         self.cancel_sent = False
         self.cancel_failed = False
         self.waiting_since_ms = now_ms
@@ -221,6 +228,7 @@ class ExitMachine:
         self._held_since_ms: int | None = None
         self._expected_base = _ZERO
         self._fills_due_ms: int | None = None
+        self._balance_asked_ms: int | None = None
         self._tp_wait = False  # a TP was just refused: retry on the next tick, not at once
         self._sell_wait = False  # a stop sell did nothing: retry on the next top, not at once
         self._sold_by_tp = False
@@ -230,9 +238,11 @@ class ExitMachine:
 
     def on_fill(self, fill: Fill) -> list[ExitAction]:
         """One of our trades (buy or sell). Safe to feed twice: the position deduplicates."""
-        if fill.pair != self.pair.pair or self.state is ExitState.CLOSED:
+        if fill.pair != self.pair.pair:
             return []
-        self.position.apply_fill(fill)
+        self.position.apply_fill(fill)  # even when closed: the accounting stays exact
+        if self.state is ExitState.CLOSED:
+            return []
         if self.state is ExitState.FLAT and self.position.base_received > 0:
             self.state = ExitState.HOLDING
         return self._advance()
@@ -251,7 +261,14 @@ class ExitMachine:
                 self._sold_by_stop = True
         out: list[ExitAction] = []
         if sell is not self._live:
-            return self._advance()  # a late update of an order already settled
+            if order.status is not OrderStatus.OPEN:
+                sell.seen_final = True
+            elif not sell.seen_final and not sell.cancel_sent:
+                # We took it for rejected/absent, yet it rests on the book: never leave a
+                # second sell live. (A stale "put" after its own finish is ignored.)
+                sell.cancel_sent = True
+                out.append(CancelOrder(order.id, self.pair.pair))
+            return out + self._advance()
         if order.status is OrderStatus.OPEN:
             sell.waiting_since_ms = None
             if self.state is ExitState.TP_PENDING:
@@ -261,7 +278,7 @@ class ExitMachine:
                 sell.waiting_since_ms = self._now_ms
                 out.append(CancelOrder(order.id, self.pair.pair))
             return out + self._advance()
-        sell.finished = True
+        sell.finished = sell.seen_final = True
         self._live = None
         if sell.is_tp:
             if order.status is OrderStatus.CANCELLED and not sell.cancel_sent:
@@ -296,13 +313,18 @@ class ExitMachine:
         self._tp_wait = False
         out = self._check_max_hold(now_ms)
         live = self._live
-        if (
-            live is not None
-            and live.waiting_since_ms is not None
-            and now_ms - live.waiting_since_ms >= self.rules.reconcile_after_ms
-        ):
-            live.waiting_since_ms = now_ms
-            out.append(ReconcileOrder(live.text, self.pair.pair, live.order_id))
+        if live is not None and self.state in _AWAITING_ANSWER:
+            if live.waiting_since_ms is None:
+                live.waiting_since_ms = now_ms
+            elif now_ms - live.waiting_since_ms >= self.rules.reconcile_after_ms:
+                live.waiting_since_ms = now_ms
+                out.append(ReconcileOrder(live.text, self.pair.pair, live.order_id))
+        if self.state is ExitState.BALANCE_CHECK:
+            if self._balance_asked_ms is None:
+                self._balance_asked_ms = now_ms
+            elif now_ms - self._balance_asked_ms >= self.rules.reconcile_after_ms:
+                self._balance_asked_ms = now_ms
+                out.append(ReadBalance(self.pair.base))  # the last read got lost
         return out + self._advance()
 
     def on_place_result(self, text: str, result: RequestResult) -> list[ExitAction]:
@@ -311,6 +333,7 @@ class ExitMachine:
         if sell is None or sell is not self._live or self.state is ExitState.CLOSED:
             return []
         if isinstance(result, Accepted):
+            self.balance_reads = 0
             if result.order_id:
                 sell.order_id = result.order_id
             if self.state is ExitState.TP_PENDING:
@@ -328,6 +351,7 @@ class ExitMachine:
             if self.balance_reads > self.rules.max_balance_reads:
                 return self._close("balance_not_enough")
             self.state = ExitState.BALANCE_CHECK
+            self._balance_asked_ms = self._now_ms
             return [ReadBalance(self.pair.base)]
         if sell.is_tp:
             self.tp_failures += 1
@@ -427,16 +451,24 @@ class ExitMachine:
             return []
         return self._take_profit()
 
+    def _fills_on_the_way(self) -> bool:
+        """Buying may still add base: the entry is open, or the buy orders reported fills whose
+        trades have not arrived (for up to ``reconcile_after_ms`` after :meth:`entry_done`)."""
+        if self.entry_open:
+            return True
+        if self._fills_due_ms is None:
+            return False
+        if self.position.base_bought < self._expected_base and (
+            self._now_ms is None or self._now_ms < self._fills_due_ms
+        ):
+            return True
+        self._fills_due_ms = None
+        return False
+
     def _take_profit(self) -> list[ExitAction]:
         avg = self.position.avg_entry_price
-        if avg is None:
+        if avg is None or self._fills_on_the_way():
             return []
-        if self._fills_due_ms is not None:
-            if self.position.base_bought < self._expected_base and (
-                self._now_ms is None or self._now_ms < self._fills_due_ms
-            ):
-                return []  # trades reported by the buy orders are still on their way
-            self._fills_due_ms = None
         price = sizing.take_profit_price(avg, self.rules.take_profit_pct, self.pair)
         amount = sizing.sellable_amount(self.free_base(), self.pair, price)
         if amount <= 0:
@@ -453,13 +485,14 @@ class ExitMachine:
     def _stop_sell(self) -> list[ExitAction]:
         free = self.free_base()
         if sizing.sellable_amount(free, self.pair) <= 0:
-            return self._close(self._finish_reason())
+            return [] if self._fills_on_the_way() else self._close(self._finish_reason())
         if self.last_bid is None or self._sell_wait:
             return []
         price = sizing.stop_sell_price(self.last_bid, self.rules.stop_slippage_pct, self.pair)
         amount = sizing.sellable_amount(free, self.pair, price)
         if amount <= 0:
-            return self._close(self._finish_reason())  # worth less than min_quote_amount
+            # worth less than min_quote_amount at the price we could sell at
+            return [] if self._fills_on_the_way() else self._close(self._finish_reason())
         self.state = ExitState.SELLING
         return [self._place(Purpose.STOP, amount, price, "ioc")]
 
@@ -489,13 +522,12 @@ class ExitMachine:
 
     def _check_price_stops(self, bid: Decimal) -> list[ExitAction]:
         avg = self.position.avg_entry_price
-        rules = self.rules
-        if rules.stop_loss_pct is not None and avg is not None:
-            if bid <= avg * (1 - rules.stop_loss_pct / _HUNDRED):
-                return self._trigger("stop_loss")
-        if rules.trailing_stop_pct is not None and self.high_water_bid is not None:
-            if bid <= self.high_water_bid * (1 - rules.trailing_stop_pct / _HUNDRED):
-                return self._trigger("trailing_stop")
+        stop_loss, trailing = self.rules.stop_loss_pct, self.rules.trailing_stop_pct
+        high = self.high_water_bid
+        if stop_loss is not None and avg is not None and bid <= avg * (1 - stop_loss / _HUNDRED):
+            return self._trigger("stop_loss")
+        if trailing is not None and high is not None and bid <= high * (1 - trailing / _HUNDRED):
+            return self._trigger("trailing_stop")
         return []
 
     def _check_max_hold(self, now_ms: int) -> list[ExitAction]:
@@ -527,7 +559,7 @@ class ExitMachine:
         self.state = ExitState.CLOSED
         self.close_reason = reason
         self.position.mark_closed()
-        return [Closed(reason, self.position.held)]
+        return [Closed(reason, self.free_base())]
 
     def _clock(self, now_ms: int) -> None:
         self._now_ms = now_ms if self._now_ms is None else max(self._now_ms, now_ms)

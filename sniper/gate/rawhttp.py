@@ -64,7 +64,7 @@ from sniper.errors import (
     TransientError,
 )
 from sniper.gate import endpoints as ep
-from sniper.gate.rest import GatewayTimes
+from sniper.gate.rest import GatewayTimes, gateway_times
 
 DEFAULT_TIMEOUT_S: Final = 5.0
 DEFAULT_TTL_MS: Final = 1500
@@ -405,9 +405,14 @@ class RawHttpOrderSender:
                     f"raw order {type(exc).__name__}: {exc} (may have been sent)",
                     text=prepared.text,
                 ) from exc
+            except asyncio.CancelledError:
+                # Its answer may still arrive: a later request must never read it as its own.
+                conn.drop()
+                self._unknown += 1
+                raise
         self._orders += 1
-        self._observe(headers)
-        return self._outcome(prepared, status, body)
+        limit = self._observe(headers)
+        return self._outcome(prepared, status, body, limit)
 
     async def fire(
         self, prepared: PreparedOrder, price: Decimal | None, amount: Decimal
@@ -485,6 +490,9 @@ class RawHttpOrderSender:
                 conn.drop()
                 self._errors += 1
                 raise TransientError(f"raw http ping: {type(exc).__name__}: {exc}") from exc
+            except asyncio.CancelledError:
+                conn.drop()  # the answer may still arrive; never hand it to the next request
+                raise
         self._pings += 1
         if not 200 <= status < 300:
             raise decode_error(body, status)
@@ -501,16 +509,18 @@ class RawHttpOrderSender:
                 except ExchangeError as exc:
                     _log.warning("rawhttp_ping_failed", error=str(exc))
 
-    def _observe(self, headers: dict[str, str]) -> None:
+    def _observe(self, headers: dict[str, str]) -> RateLimit:
         limit = decode_rate_limit(headers)
         if limit.remaining is not None or limit.limit is not None or limit.reset_ms is not None:
             self.last_rate_limit = limit
-        in_us = _opt_int(headers.get(ep.H_IN_TIME))
-        out_us = _opt_int(headers.get(ep.H_OUT_TIME))
-        if in_us is not None or out_us is not None:
-            self.last_gateway_times_us = GatewayTimes(in_us, out_us)
+        times = gateway_times(headers)
+        if times is not None:
+            self.last_gateway_times_us = times
+        return limit
 
-    def _outcome(self, prepared: PreparedOrder, status: int, body: bytes) -> Order | OrderAck:
+    def _outcome(
+        self, prepared: PreparedOrder, status: int, body: bytes, limit: RateLimit
+    ) -> Order | OrderAck:
         if 200 <= status < 300:
             try:
                 return decode_order_or_ack(loads(body))
@@ -521,11 +531,10 @@ class RawHttpOrderSender:
                 ) from exc
         self._errors += 1
         error = decode_error(body, status)
-        if isinstance(error, RateLimitedError) and self.last_rate_limit is not None:
-            reset_ms = self.last_rate_limit.reset_ms
-            if reset_ms is not None:
-                now_ms = (self._clock() + self.clock_offset_s) * 1000
-                error.retry_after_s = min(max((reset_ms - now_ms) / 1000, 0.0), MAX_HEADER_BLOCK_S)
+        if isinstance(error, RateLimitedError) and limit.reset_ms is not None:
+            now_ms = (self._clock() + self.clock_offset_s) * 1000
+            wait_s = (limit.reset_ms - now_ms) / 1000
+            error.retry_after_s = min(max(wait_s, 0.0), MAX_HEADER_BLOCK_S)
         if status >= 500:
             # A gateway error in front of the matching engine says nothing about the order.
             self._unknown += 1
@@ -638,12 +647,3 @@ def _cut(
         cursor = position + length
     parts.append(body[cursor:])
     return tuple(parts), tuple(slots)
-
-
-def _opt_int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None

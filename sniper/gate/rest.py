@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, TypeVar
@@ -548,10 +548,9 @@ class GateRest:
         limit = decode_rate_limit(headers)
         if limit.remaining is not None or limit.limit is not None or limit.reset_ms is not None:
             self.last_rate_limit[name] = limit
-        in_us = _opt_int(headers.get(ep.H_IN_TIME))
-        out_us = _opt_int(headers.get(ep.H_OUT_TIME))
-        if in_us is not None or out_us is not None:
-            self.last_gateway_times_us[name] = GatewayTimes(in_us, out_us)
+        times = gateway_times(headers)
+        if times is not None:
+            self.last_gateway_times_us[name] = times
         return limit
 
     def _reset_wait_s(self, limit: RateLimit) -> float | None:
@@ -566,6 +565,15 @@ def _orders(obj: Any) -> list[Order]:
     if not isinstance(obj, list):
         raise ProtocolError("orders: expected an array", raw=obj)
     return [decode_order(item) for item in obj]
+
+
+def gateway_times(headers: Mapping[str, str]) -> GatewayTimes | None:
+    """``X-In-Time``/``X-Out-Time`` of a reply (lower-case or case-insensitive headers)."""
+    in_us = _opt_int(headers.get(ep.H_IN_TIME))
+    out_us = _opt_int(headers.get(ep.H_OUT_TIME))
+    if in_us is None and out_us is None:
+        return None
+    return GatewayTimes(in_us, out_us)
 
 
 def _opt_int(value: str | None) -> int | None:

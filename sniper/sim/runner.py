@@ -3,6 +3,9 @@
 It honours ``GATE_API_KEY``/``GATE_API_SECRET`` (the names the daemon reads) so a config that
 already works against Gate works against the simulator unchanged; otherwise it makes a test
 pair and prints it. An environment secret is never printed, only masked.
+
+The banner is printed (and flushed) once the port is bound, so ``--port 0`` shows the port the
+system chose; a wrapper script can read it from a pipe. See ``docs/simulator.md``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from sniper.core.signing import Credentials, mask
+from sniper.errors import ConfigError
 from sniper.sim.faults import Faults
 from sniper.sim.server import SimServer, SimUrls, generate_credentials
 
@@ -35,13 +39,19 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> tuple[Credenti
 
 
 def describe(
-    urls: SimUrls, credentials: Credentials, from_env: bool, scenario: str, uid: int
+    urls: SimUrls,
+    credentials: Credentials,
+    from_env: bool,
+    scenario: str,
+    uid: int,
+    balances: Mapping[str, Decimal] | None = None,
 ) -> str:
     """The banner ``sniper sim`` prints: URLs, credentials and how to point a client at it."""
     secret = (
         f"{mask(credentials.secret)} (from GATE_API_SECRET)" if from_env else credentials.secret
     )
     key = f"{credentials.key} (from GATE_API_KEY)" if from_env else credentials.key
+    funds = ", ".join(f"{amount} {cur}" for cur, amount in sorted((balances or {}).items()))
     return "\n".join(
         [
             f"sniper sim: Gate v4 simulator, scenario {scenario!r}, user id {uid}",
@@ -50,6 +60,7 @@ def describe(
             f"  Announcements {urls.ann}",
             f"  API key       {key}",
             f"  API secret    {secret}",
+            f"  Balances      {funds or 'none'}",
             "Point a config at it:",
             f"  exchange: {{rest_url: {urls.rest}, ws_url: {urls.ws}}}",
             "or the official SDK: gate_api.Configuration(host=REST_URL, key=KEY, secret=SECRET)",
@@ -76,7 +87,8 @@ async def run_sim(
 
     ``faults`` is a :meth:`Faults.from_spec` string; ``started`` (optional) receives the
     running server, which lets ``sniper demo`` and tests use it in-process.
-    Raises :class:`~sniper.errors.ConfigError` for a bad scenario or fault spec.
+    Raises :class:`~sniper.errors.ConfigError` for a bad scenario or fault spec, or when the
+    port cannot be bound.
     """
     out = sys.stdout if out is None else out
     credentials, from_env = credentials_from_env(env)
@@ -98,8 +110,14 @@ async def run_sim(
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
     try:
-        urls = await server.start()
-        print(describe(urls, credentials, from_env, scenario, server.uid), file=out, flush=True)
+        try:
+            urls = await server.start()
+        except OSError as exc:
+            # Usually "address already in use": the user must pick another --port.
+            raise ConfigError("port", f"cannot listen on {host}:{port}: {exc}") from exc
+        start = {cur: amount for cur, (amount, _) in server.engine.balances(server.uid).items()}
+        banner = describe(urls, credentials, from_env, scenario, server.uid, start)
+        print(banner, file=out, flush=True)
         if started is not None and not started.done():
             started.set_result(server)
         await stop.wait()

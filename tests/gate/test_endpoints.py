@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sniper.errors import RejectedError
 from sniper.gate import endpoints as ep
 from sniper.gate.endpoints import ENDPOINTS, Endpoint, RateGroup

@@ -550,3 +550,42 @@ async def test_prepared_order_exposes_its_client_id(sender: RawHttpOrderSender) 
     assert isinstance(prepared, PreparedOrder)
     assert prepared.text == "t-raw-1"
     assert not prepared.fired
+
+
+async def test_order_accepted_by_the_simulator() -> None:
+    from sniper.sim.server import SimServer
+
+    server = SimServer("new_listing_fast", host="127.0.0.1", port=0)
+    urls = await server.start()
+    client = RawHttpOrderSender(urls.rest, server.credentials, ping_interval_s=None)
+    try:
+        await client.start()
+        prepared = client.prepare(
+            OrderRequest("BTC_USDT", "buy", Decimal("0.004"), Decimal("1000"), "t-sim-raw-1")
+        )
+        prepared.precompute(Decimal("1000"), Decimal("0.004"))
+        ack = await client.send(prepared, Decimal("1000"), Decimal("0.004"))
+        assert ack == OrderAck(id=ack.id, text="t-sim-raw-1")
+        assert client.statistics().connects == 1
+        with pytest.raises(InsufficientFundsError):
+            await client.place(
+                OrderRequest("BTC_USDT", "buy", Decimal("1000"), Decimal("1000"), "t-sim-raw-2")
+            )
+    finally:
+        await client.close()
+        await server.stop()
+
+
+async def test_cancelled_send_never_leaks_its_answer_into_the_next_request(
+    server: CaptureServer, sender: RawHttpOrderSender
+) -> None:
+    server.respond = lambda captured: CaptureServer.HANG
+    task = asyncio.create_task(sender.place(REQUEST))
+    await server.requests.get()  # written, no answer yet
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    server.respond = lambda captured: response(201, orjson.dumps({"id": "2", "text": "t-raw-2"}))
+    second = OrderRequest("ABC_USDT", "buy", Decimal("10"), Decimal("0.5"), "t-raw-2")
+    assert await sender.place(second) == OrderAck(id="2", text="t-raw-2")
+    assert server.connections == 2

@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 import respx
+
 from sniper.core.codec import encode_order_body
 from sniper.core.models import Order, OrderAck, OrderRequest, OrderStatus
 from sniper.core.signing import Credentials, Signer
@@ -673,3 +674,46 @@ def test_sample_payload_is_valid_json_for_the_codec() -> None:
     from sniper.core.codec import decode_order
 
     assert decode_order(orjson.loads(orjson.dumps(ORDER_JSON))).filled_amount == Decimal("10")
+
+
+# -- against the bundled simulator (an independent signature check) ------------------------------
+
+
+async def test_round_trip_against_the_simulator() -> None:
+    from sniper.sim.server import SimServer
+
+    server = SimServer("new_listing_fast", host="127.0.0.1", port=0)
+    urls = await server.start()
+    client = GateRest(urls.rest, server.credentials, keep_warm_s=None)
+    try:
+        await client.start()
+        assert abs(await client.sync_clock()) < 60_000
+        usdt = [b for b in await client.accounts("USDT") if b.currency == "USDT"]
+        assert usdt[0].available > 0
+        book = await client.order_book("BTC_USDT", 5)
+        assert book.asks
+        ask = book.asks[0][0]
+        request = OrderRequest("BTC_USDT", "buy", Decimal("0.001"), ask * 2, "t-sim-rest-1")
+        placed = await client.create_order(request, action_mode="FULL")
+        assert isinstance(placed, Order)
+        assert placed.filled_amount == Decimal("0.001")
+        assert (await client.get_order(placed.id, "BTC_USDT")).text == "t-sim-rest-1"
+        fills = await client.my_trades("BTC_USDT", order_id=placed.id)
+        assert sum(f.amount for f in fills) == Decimal("0.001")
+        finished = await client.list_orders("BTC_USDT", status="finished")
+        assert placed.id in {o.id for o in finished}
+        resting = OrderRequest(
+            "BTC_USDT",
+            "buy",
+            Decimal("0.001"),
+            (ask / 2).quantize(Decimal(1)),
+            "t-sim-rest-2",
+            time_in_force="gtc",
+        )
+        await client.create_order(resting)
+        cancelled = await client.cancel_all("BTC_USDT")
+        assert [o.text for o in cancelled] == ["t-sim-rest-2"]
+        assert "create_order" in client.last_gateway_times_us
+    finally:
+        await client.aclose()
+        await server.stop()

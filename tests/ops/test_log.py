@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -129,6 +130,10 @@ def test_register_ignores_empty_and_tiny_values_and_adds_stripped_form() -> None
     register_secret(f"  {SECRET}\n")
     assert redactor().scrub("ab cd") == "ab cd"
     assert redactor().scrub(f"x{SECRET}y") == f"x{MASK}y"
+
+
+def test_decimal_is_logged_exactly() -> None:
+    assert redactor().scrub({"price": Decimal("0.00012300")}) == {"price": "0.00012300"}
 
 
 def test_longest_secret_masked_whole() -> None:
