@@ -44,6 +44,7 @@ def _decision_to_exchange(args: argparse.Namespace, *, hot_server: bool = True) 
         uvloop=args.loop == "uvloop",
         hot_server=hot_server,
         only=tuple(args.only.split(",")) if args.only else (),
+        gap_us=args.gap_us,
     )
     return decision_to_exchange.main_sync(settings)
 
@@ -83,6 +84,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin client/server to CPUs")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument(
+        "--gap-us",
+        type=int,
+        default=300,
+        help="pause between orders, polling the loop (0: back to back)",
+    )
     parser.add_argument("--only", default="", help="comma-separated contender names")
     parser.add_argument(
         "--out",

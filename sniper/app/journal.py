@@ -13,10 +13,18 @@ Write discipline (what makes ``kill -9`` at any point safe):
 
 A journal that cannot be opened, fails ``quick_check`` or cannot be written raises
 :class:`~sniper.errors.JournalError` naming the file; the daemon never silently starts afresh.
+
+Test hook (crash injection for the end-to-end tests): with ``SNIPER_CRASH_AFTER="<kind>[:N]"``
+in the environment, :meth:`Journal.append` SIGKILLs its own process right after the ``N``-th
+(default first) event of ``kind`` is committed, so a test can kill the daemon at an exact point
+(``fill``: a buy filled, its take-profit not placed yet). Read once at construction; when unset
+it costs one ``is None`` test per append. Never set it in production.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -26,7 +34,10 @@ from typing import Any
 
 import orjson
 
-from sniper.errors import JournalError
+from sniper.errors import ConfigError, JournalError
+
+CRASH_ENV = "SNIPER_CRASH_AFTER"
+"""Environment variable of the crash-injection test hook (see the module docstring)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -42,6 +53,20 @@ CREATE TABLE IF NOT EXISTS flags (
     value   TEXT NOT NULL
 );
 """
+
+
+def parse_crash_spec(spec: str | None) -> tuple[str, int] | None:
+    """``"fill:2"`` -> ``("fill", 2)``; ``"fill"`` -> ``("fill", 1)``; unset/empty -> ``None``."""
+    if not spec:
+        return None
+    kind, sep, count = spec.strip().partition(":")
+    try:
+        n = int(count) if sep else 1
+    except ValueError:
+        n = 0
+    if not kind or n < 1:
+        raise ConfigError(CRASH_ENV, f"expected <kind>[:N] with N >= 1, got {spec!r}")
+    return kind, n
 
 
 def _default(obj: object) -> object:
@@ -66,6 +91,8 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._crash = parse_crash_spec(os.environ.get(CRASH_ENV))
+        self._crash_seen = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -98,7 +125,17 @@ class Journal:
             )
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path} is not writable: {exc}") from exc
+        if self._crash is not None and kind == self._crash[0]:
+            self._crash_now()
         return int(cur.lastrowid or 0)
+
+    def _crash_now(self) -> None:
+        # Test hook: the row above is committed (autocommit, synchronous=FULL); die as hard
+        # as a power cut would, with no cleanup, no flush, no finally blocks.
+        assert self._crash is not None
+        self._crash_seen += 1
+        if self._crash_seen >= self._crash[1]:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def events(self, pair: str | None = None) -> Iterator[JournalEvent]:
         """All events in order (optionally of one pair)."""

@@ -23,24 +23,49 @@ from sniper.core.models import (
 from sniper.errors import ExchangeError
 
 PAIR = PairInfo(
-    pair="NEW_USDT", base="NEW", quote="USDT", trade_status=TradeStatus.SELLABLE,
-    buy_start_s=1_000, sell_start_s=0, amount_precision=2, price_precision=4,
-    min_base_amount=Decimal("1"), min_quote_amount=Decimal("3"),
+    pair="NEW_USDT",
+    base="NEW",
+    quote="USDT",
+    trade_status=TradeStatus.SELLABLE,
+    buy_start_s=1_000,
+    sell_start_s=0,
+    amount_precision=2,
+    price_precision=4,
+    min_base_amount=Decimal("1"),
+    min_quote_amount=Decimal("3"),
 )
 
 
 def order(
-    req: OrderRequest, oid: str, *, filled: Decimal, price: Decimal, status: OrderStatus,
-    fee: Decimal = Decimal(0), event: str | None = None,
+    req: OrderRequest,
+    oid: str,
+    *,
+    filled: Decimal,
+    price: Decimal,
+    status: OrderStatus,
+    fee: Decimal = Decimal(0),
+    event: str | None = None,
 ) -> Order:
     return Order(
-        id=oid, text=req.text, pair=req.pair, side=req.side, type=req.type,
-        time_in_force=req.time_in_force, status=status, amount=req.amount, price=req.price,
-        left=req.amount - filled, filled_amount=filled, filled_total=filled * price,
-        avg_deal_price=price if filled else None, fee=fee,
+        id=oid,
+        text=req.text,
+        pair=req.pair,
+        side=req.side,
+        type=req.type,
+        time_in_force=req.time_in_force,
+        status=status,
+        amount=req.amount,
+        price=req.price,
+        left=req.amount - filled,
+        filled_amount=filled,
+        filled_total=filled * price,
+        avg_deal_price=price if filled else None,
+        fee=fee,
         fee_currency="NEW" if req.side == "buy" else "USDT",
-        finish_as="filled" if status is OrderStatus.CLOSED else "ioc", create_time_ms=0,
-        update_time_ms=0, event=event,
+        finish_as="filled" if status is OrderStatus.CLOSED else "ioc",
+        create_time_ms=0,
+        update_time_ms=0,
+        event=event,
     )
 
 
@@ -72,16 +97,33 @@ class FakeExchange:
         if isinstance(answer, ExchangeError):
             raise answer
         fill_price = answer if isinstance(answer, Decimal) else price
-        result = order(req, str(next(self.ids)), filled=amount, price=fill_price,
-                       status=OrderStatus.CLOSED, fee=amount * Decimal("0.002"))
+        result = order(
+            req,
+            str(next(self.ids)),
+            filled=amount,
+            price=fill_price,
+            status=OrderStatus.CLOSED,
+            fee=amount * Decimal("0.002"),
+        )
         self.known_orders.append(result)
         self._fill(result, amount, fill_price)
         return result
 
     def _fill(self, o: Order, amount: Decimal, price: Decimal) -> None:
         fee = (amount * Decimal("0.002")) if o.side == "buy" else amount * price * Decimal("0.002")
-        f = Fill(str(next(self.trade_ids)), o.id, o.text, o.pair, o.side, "taker", price, amount,
-                 fee, "NEW" if o.side == "buy" else "USDT", 0)
+        f = Fill(
+            str(next(self.trade_ids)),
+            o.id,
+            o.text,
+            o.pair,
+            o.side,
+            "taker",
+            price,
+            amount,
+            fee,
+            "NEW" if o.side == "buy" else "USDT",
+            0,
+        )
         self.known_fills.append(f)
         if self.handlers is not None:
             self.handlers.on_fill(f)
@@ -92,8 +134,13 @@ class FakeExchange:
         answer = self.place_answers.pop(0) if self.place_answers else None
         if isinstance(answer, ExchangeError):
             raise answer
-        result = order(request, str(next(self.ids)), filled=Decimal(0),
-                       price=request.price or Decimal(0), status=OrderStatus.OPEN)
+        result = order(
+            request,
+            str(next(self.ids)),
+            filled=Decimal(0),
+            price=request.price or Decimal(0),
+            status=OrderStatus.OPEN,
+        )
         self.known_orders.append(result)
         return result
 
@@ -101,8 +148,13 @@ class FakeExchange:
         self.cancelled.append(order_id)
         for i, o in enumerate(self.known_orders):
             if o.id == order_id or o.text == order_id:
-                done = Order(**{**{s: getattr(o, s) for s in o.__slots__},
-                                "status": OrderStatus.CANCELLED, "finish_as": "cancelled"})
+                done = Order(
+                    **{
+                        **{s: getattr(o, s) for s in o.__slots__},
+                        "status": OrderStatus.CANCELLED,
+                        "finish_as": "cancelled",
+                    }
+                )
                 self.known_orders[i] = done
                 return done
         raise ExchangeError("not found", label="ORDER_NOT_FOUND", status=404)
@@ -127,9 +179,14 @@ class FakeExchange:
         for i, o in enumerate(self.known_orders):
             if o.text == text and o.status is OrderStatus.OPEN:
                 price = o.price or Decimal(0)
-                done = order(OrderRequest(o.pair, o.side, o.amount, o.price, o.text), o.id,
-                             filled=o.amount, price=price, status=OrderStatus.CLOSED,
-                             event="finish")
+                done = order(
+                    OrderRequest(o.pair, o.side, o.amount, o.price, o.text),
+                    o.id,
+                    filled=o.amount,
+                    price=price,
+                    status=OrderStatus.CLOSED,
+                    event="finish",
+                )
                 self.known_orders[i] = done
                 self._fill(done, o.amount, price)
                 assert self.handlers is not None
@@ -164,8 +221,16 @@ def fake_edges(exchange: FakeExchange, market: FakeMarket) -> Edges:
     def bind(handlers: Handlers) -> None:
         exchange.handlers = handlers
 
-    return Edges(market=market, entry=exchange, execution=exchange, server_time_ms=server_time,
-                 bind=bind, start=nothing, stop=nothing, describe="fake")
+    return Edges(
+        market=market,
+        entry=exchange,
+        execution=exchange,
+        server_time_ms=server_time,
+        bind=bind,
+        start=nothing,
+        stop=nothing,
+        describe="fake",
+    )
 
 
 async def settle(*owners: Any) -> None:

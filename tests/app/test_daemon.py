@@ -20,8 +20,9 @@ OLD = dataclasses.replace(PAIR, pair="OLD_USDT", base="OLD", trade_status=TradeS
 
 
 def listing(name: str, quote: str = "USDT") -> PairInfo:
-    return dataclasses.replace(PAIR, pair=f"{name}_{quote}", base=name, quote=quote,
-                               buy_start_s=9_999_999_999)
+    return dataclasses.replace(
+        PAIR, pair=f"{name}_{quote}", base=name, quote=quote, buy_start_s=9_999_999_999
+    )
 
 
 class Harness:
@@ -31,9 +32,15 @@ class Harness:
         self.market = FakeMarket([OLD])
         self.journal = Journal.in_dir(tmp)
         self.events: list[tuple[str, dict[str, Any]]] = []
-        self.daemon = Daemon(self.config, fake_edges(self.exchange, self.market), self.journal,
-                             run_id="r", wall_ms=lambda: 1_000_000, mono_ns=lambda: 0,
-                             observer=lambda k, d: self.events.append((k, d)))
+        self.daemon = Daemon(
+            self.config,
+            fake_edges(self.exchange, self.market),
+            self.journal,
+            run_id="r",
+            wall_ms=lambda: 1_000_000,
+            mono_ns=lambda: 0,
+            observer=lambda k, d: self.events.append((k, d)),
+        )
 
     async def start(self) -> None:
         # what run() does before its loops: bind, recover, baseline
@@ -95,8 +102,11 @@ async def test_halt_flag_stops_arming_and_firing_within_one_poll(h: Harness) -> 
 
 
 async def test_daily_quote_cap(tmp_path: Path) -> None:
-    harness = Harness(tmp_path, entry={"quote_amount": "20"},
-                      risk={"max_open_positions": 5, "max_quote_per_day": "30"})
+    harness = Harness(
+        tmp_path,
+        entry={"quote_amount": "20"},
+        risk={"max_open_positions": 5, "max_quote_per_day": "30"},
+    )
     await harness.start()
     harness.market.pairs = [OLD, listing("AAA")]
     await harness.daemon.poll_once()

@@ -15,7 +15,9 @@ from sniper.errors import JournalError
 def test_append_and_read_back_in_order(tmp_path: Path) -> None:
     j = Journal.in_dir(tmp_path)
     s1 = j.append("armed", "NEW_USDT", {"texts": ["t-a1", "t-a2"]}, ts_ms=1)
-    s2 = j.append("fill", "NEW_USDT", {"price": Decimal("0.0123"), "amount": Decimal("10")}, ts_ms=2)
+    s2 = j.append(
+        "fill", "NEW_USDT", {"price": Decimal("0.0123"), "amount": Decimal("10")}, ts_ms=2
+    )
     j.append("armed", "OTHER_USDT", {"texts": []}, ts_ms=3)
     assert s2 > s1
     events = list(j.events("NEW_USDT"))

@@ -19,8 +19,12 @@ from sniper.errors import InvalidOrderError, OutcomeUnknownError
 from tests.app.fakes import PAIR, FakeExchange, FakeMarket, fake_edges, settle
 
 SETTINGS = SessionSettings.from_config(
-    parse_config({"entry": {"quote_amount": "20", "max_attempts": 3},
-                  "exit": {"take_profit_pct": "30", "stop_loss_pct": "20"}}),
+    parse_config(
+        {
+            "entry": {"quote_amount": "20", "max_attempts": 3},
+            "exit": {"take_profit_pct": "30", "stop_loss_pct": "20"},
+        }
+    ),
     run_id="run1",
 )
 
@@ -36,15 +40,28 @@ class World:
         self.now_ms = 2_000_000
 
     def session(self) -> ListingSession:
-        s = ListingSession.arm(PAIR, SETTINGS, self.edges, self.journal, wall_ms=lambda: self.now_ms,
-                               mono_ns=lambda: 0, emit=lambda k, d: self.events.append((k, d)),
-                               on_fatal=self.fatal.append)
+        s = ListingSession.arm(
+            PAIR,
+            SETTINGS,
+            self.edges,
+            self.journal,
+            wall_ms=lambda: self.now_ms,
+            mono_ns=lambda: 0,
+            emit=lambda k, d: self.events.append((k, d)),
+            on_fatal=self.fatal.append,
+        )
         self.bind(s)
         return s
 
     def bind(self, s: ListingSession) -> None:
-        self.edges.bind(Handlers(on_top=lambda *a: None, on_order=s.on_order, on_fill=s.on_fill,
-                                 on_balance=s.on_balance))
+        self.edges.bind(
+            Handlers(
+                on_top=lambda *a: None,
+                on_order=s.on_order,
+                on_fill=s.on_fill,
+                on_balance=s.on_balance,
+            )
+        )
 
     def kinds(self) -> list[str]:
         return [e.kind for e in self.journal.events()]
@@ -72,7 +89,7 @@ async def test_first_ask_fires_capped_buy_then_take_profit_for_net_held(world: W
     s = world.session()
     s.on_top(BID, ASK, recv_ns=1, opened=True)
     await settle(s)
-    (req, price, amount), = world.exchange.fired
+    ((_req, price, amount),) = world.exchange.fired
     assert price == Decimal("0.11")  # ask * 1.10
     assert price * amount <= Decimal("20")
     assert amount == Decimal("181.81")
@@ -136,9 +153,17 @@ async def test_restart_after_fill_places_exactly_one_tp_and_never_buys(
     await settle(s)
     assert len(world.exchange.placed) == 1
     # crash: rebuild from the journal with the same exchange state
-    sessions = list(recover_sessions(world.journal, SETTINGS, world.edges,
-                                     wall_ms=lambda: world.now_ms, mono_ns=lambda: 0,
-                                     emit=lambda k, d: None, on_fatal=world.fatal.append))
+    sessions = list(
+        recover_sessions(
+            world.journal,
+            SETTINGS,
+            world.edges,
+            wall_ms=lambda: world.now_ms,
+            mono_ns=lambda: 0,
+            emit=lambda k, d: None,
+            on_fatal=world.fatal.append,
+        )
+    )
     (again,) = sessions
     world.bind(again)
     await again.reconcile()
@@ -164,9 +189,15 @@ async def test_restart_with_tp_journaled_but_never_sent_places_it_once(
     journaled_tp = list(world.journal.events())[-1].data["text"]
     monkeypatch.undo()
 
-    (again,) = recover_sessions(world.journal, SETTINGS, world.edges,
-                                wall_ms=lambda: world.now_ms, mono_ns=lambda: 0,
-                                emit=lambda k, d: None, on_fatal=world.fatal.append)
+    (again,) = recover_sessions(
+        world.journal,
+        SETTINGS,
+        world.edges,
+        wall_ms=lambda: world.now_ms,
+        mono_ns=lambda: 0,
+        emit=lambda k, d: None,
+        on_fatal=world.fatal.append,
+    )
     world.bind(again)
     await again.reconcile()
     await settle(again)

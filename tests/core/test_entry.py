@@ -15,26 +15,51 @@ from sniper.core.entry import (
 from sniper.core.models import Order, OrderStatus, PairInfo, TradeStatus
 
 PAIR = PairInfo(
-    pair="NEW_USDT", base="NEW", quote="USDT", trade_status=TradeStatus.TRADABLE,
-    buy_start_s=1000, sell_start_s=1000, amount_precision=2, price_precision=4,
-    min_base_amount=Decimal("1"), min_quote_amount=Decimal("3"),
+    pair="NEW_USDT",
+    base="NEW",
+    quote="USDT",
+    trade_status=TradeStatus.TRADABLE,
+    buy_start_s=1000,
+    sell_start_s=1000,
+    amount_precision=2,
+    price_precision=4,
+    min_base_amount=Decimal("1"),
+    min_quote_amount=Decimal("3"),
 )
 TEXTS = ("t-b1", "t-b2", "t-b3")
 
 
-def machine(budget: str = "20", max_price: str | None = None, deadline_ms: int = 10_000) -> EntryMachine:
-    rules = EntryRules(Decimal(budget), Decimal("10"), Decimal(max_price) if max_price else None,
-                       deadline_ms)
+def machine(
+    budget: str = "20", max_price: str | None = None, deadline_ms: int = 10_000
+) -> EntryMachine:
+    rules = EntryRules(
+        Decimal(budget), Decimal("10"), Decimal(max_price) if max_price else None, deadline_ms
+    )
     return EntryMachine(PAIR, rules, TEXTS)
 
 
-def result(text: str, filled_amount: str, filled_total: str, status: OrderStatus = OrderStatus.CANCELLED) -> Order:
+def result(
+    text: str, filled_amount: str, filled_total: str, status: OrderStatus = OrderStatus.CANCELLED
+) -> Order:
     return Order(
-        id="1", text=text, pair="NEW_USDT", side="buy", type="limit", time_in_force="ioc",
-        status=status, amount=Decimal("100"), price=Decimal("0.11"), left=Decimal(0),
-        filled_amount=Decimal(filled_amount), filled_total=Decimal(filled_total),
-        avg_deal_price=None, fee=Decimal(0), fee_currency="NEW", finish_as="ioc",
-        create_time_ms=0, update_time_ms=0,
+        id="1",
+        text=text,
+        pair="NEW_USDT",
+        side="buy",
+        type="limit",
+        time_in_force="ioc",
+        status=status,
+        amount=Decimal("100"),
+        price=Decimal("0.11"),
+        left=Decimal(0),
+        filled_amount=Decimal(filled_amount),
+        filled_total=Decimal(filled_total),
+        avg_deal_price=None,
+        fee=Decimal(0),
+        fee_currency="NEW",
+        finish_as="ioc",
+        create_time_ms=0,
+        update_time_ms=0,
     )
 
 
