@@ -87,7 +87,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--gap-us",
         type=int,
-        default=300,
+        default=0,
         help="pause between orders, polling the loop (0: back to back)",
     )
     parser.add_argument("--only", default="", help="comma-separated contender names")

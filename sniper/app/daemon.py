@@ -225,7 +225,26 @@ class Daemon:
 
     def _handlers(self) -> Handlers:
         return Handlers(on_top=self._on_top, on_order=self._on_order, on_fill=self._on_fill,
-                        on_balance=self._on_balance)
+                        on_balance=self._on_balance, on_announcement=self._on_announcement)
+
+    def _on_announcement(self, symbol: str, start_s: int | None) -> None:
+        """A listing announced ahead of its pair: remember it and subscribe its book early."""
+        if self.halted:
+            return
+        self._emit("announced", {"symbol": symbol, "start_s": start_s})
+        for quote in self.config.listing.quote_currencies:
+            pair = f"{symbol}_{quote}"
+            if self.tracker.is_baseline(pair) or pair in self.sessions:
+                continue
+            self.tracker.add_announced(symbol, quote, start_s)
+            self._spawn(self._prewatch(pair), f"prewatch-{pair}")
+
+    async def _prewatch(self, pair: str) -> None:
+        try:
+            await self.edges.market.watch_book(pair)
+        except ExchangeError as exc:
+            # an unknown pair is refused until it exists; arming retries when it appears
+            log.info("prewatch refused", pair=pair, error=str(exc))
 
     def _on_top(self, pair: str, bid: Any, ask: Any, recv_ns: int, opened: bool) -> None:
         session = self.sessions.get(pair)

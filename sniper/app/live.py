@@ -27,6 +27,7 @@ from sniper.core.codec import (
 from sniper.core.models import Balance, BookSnapshot, Fill, Order, OrderAck, OrderRequest, PairInfo
 from sniper.core.signing import Credentials, Signer
 from sniper.errors import ProtocolError
+from sniper.gate.announcements import AnnouncementFeed
 from sniper.gate.bookfeed import BookFeed, BookRouter
 from sniper.gate.rawhttp import RawHttpOrderSender
 from sniper.gate.rest import GateRest
@@ -157,10 +158,17 @@ def build_live_edges(config: Config, credentials: Credentials, clock: Clock) -> 
     )
     market = LiveMarket(rest, market_feed, router)
     execution = LiveExecution(rest)
+    announcements: AnnouncementFeed | None = None
 
     def bind(handlers: Handlers) -> None:
+        nonlocal announcements
         market.handlers = handlers
         private.handlers = handlers
+        on_announcement = handlers.on_announcement
+        if config.listing.announcements and on_announcement is not None:
+            announcements = AnnouncementFeed(
+                ex.ann_ws_url, lambda symbol, start_s, _title: on_announcement(symbol, start_s)
+            )
 
     async def start() -> None:
         await rest.start()
@@ -173,6 +181,8 @@ def build_live_edges(config: Config, credentials: Credentials, clock: Clock) -> 
         trader.start()
         if raw is not None:
             await raw.start()
+        if announcements is not None:
+            announcements.start()
         await private_feed.wait_connected(10)
         await private_feed.subscribe(CH_ORDERS, [ALL_PAIRS], private=True)
         await private_feed.subscribe(CH_USERTRADES, [ALL_PAIRS], private=True)
@@ -188,6 +198,8 @@ def build_live_edges(config: Config, credentials: Credentials, clock: Clock) -> 
                 log.warning("close failed", error=str(exc))
         if raw is not None:
             await raw.close()
+        if announcements is not None:
+            await announcements.close()
         await rest.aclose()
 
     async def server_time_ms() -> int:

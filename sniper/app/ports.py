@@ -72,6 +72,8 @@ class Handlers:
     on_order: Callable[[Order], None]
     on_fill: Callable[[Fill], None]
     on_balance: Callable[[Balance], None]
+    on_announcement: Callable[[str, int | None], None] | None = None
+    """``(symbol, start_s)`` of a listing announced before its pair appears."""
 
 
 @dataclass

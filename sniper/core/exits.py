@@ -24,6 +24,8 @@ Rules (one screen; "advance" = decide again from the position once nothing is in
     SELLING        place rejected / reconciled absent     -> STOPPING       (next top retries)
     *_PENDING|SELLING rejected BALANCE_NOT_ENOUGH         -> BALANCE_CHECK  ReadBalance
     BALANCE_CHECK  balance                                -> HOLDING|STOPPING -> advance
+    BALANCE_CHECK  no balance for reconcile_after_ms      -> BALANCE_CHECK  ReadBalance
+    any            order taken as absent/rejected is open -> (same)         CancelOrder
     HOLDING|STOPPING  nothing sellable left               -> CLOSED         Closed(reason)
     in flight      no answer for reconcile_after_ms       -> (same)         ReconcileOrder
     CLOSED         anything                               -> CLOSED

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from sniper.core import sizing
 from sniper.core.models import PairInfo, TradeStatus
 from sniper.core.sizing import (
