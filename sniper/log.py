@@ -54,6 +54,7 @@ _SENSITIVE_PARTS: Final = ("secret", "signature", "passw", "_token", "credential
 MIN_SECRET_LEN: Final = 4
 
 _PRIMITIVES: Final = (int, float, bool, type(None))
+_MAX_DEPTH: Final = 8
 
 
 def is_sensitive_key(name: str) -> bool:
@@ -98,7 +99,7 @@ class SecretRedactor:
             self._pattern = None
             self._pattern_b = None
 
-    def scrub(self, value: object) -> object:
+    def scrub(self, value: object, _depth: int = 0) -> object:
         """``value`` with every registered secret masked (see the class docstring)."""
         if isinstance(value, str):
             pattern = self._pattern
@@ -111,16 +112,23 @@ class SecretRedactor:
             pattern_b = self._pattern_b
             raw = bytes(value)
             return pattern_b.sub(MASK.encode(), raw) if pattern_b is not None else raw
-        if isinstance(value, Mapping):
-            return {
-                (k if isinstance(k, str) else self.scrub(repr(k))): (
-                    MASK if isinstance(k, str) and is_sensitive_key(k) else self.scrub(v)
-                )
-                for k, v in value.items()
-            }
-        if isinstance(value, list | tuple | set | frozenset):
-            return [self.scrub(v) for v in value]
+        if _depth < _MAX_DEPTH:  # deeper (or self-referencing) structures: scrubbed repr below
+            if isinstance(value, Mapping):
+                return {
+                    self._scrub_key(k): self._scrub_item(k, v, _depth + 1)
+                    for k, v in value.items()
+                }
+            if isinstance(value, list | tuple | set | frozenset):
+                return [self.scrub(v, _depth + 1) for v in value]
         return self.scrub(repr(value))
+
+    def _scrub_item(self, key: object, value: object, depth: int) -> object:
+        if isinstance(key, str) and is_sensitive_key(key):
+            return MASK
+        return self.scrub(value, depth)
+
+    def _scrub_key(self, key: object) -> str:
+        return cast(str, self.scrub(key if isinstance(key, str) else repr(key)))
 
     def __call__(
         self,

@@ -101,11 +101,11 @@ def _zstd() -> Any:
         ) from exc
 
 
-def _open_write(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+def _open_write(path: Path) -> tuple[Any, IO[bytes]]:
     """(compressed writer, raw file) for ``path``; zstd when it ends in ``.zst``."""
     raw = path.open("wb")
     if path.suffix == ".zst":
-        writer: IO[bytes] = _zstd().ZstdCompressor(level=3).stream_writer(raw, closefd=False)
+        writer: Any = _zstd().ZstdCompressor(level=3).stream_writer(raw, closefd=False)
     else:
         # mtime=0: the same frames give the same bytes (golden files stay golden).
         writer = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0)
@@ -129,7 +129,7 @@ class RecordingWriter:
         self.records = 0
         self.frames = 0
         self.bytes_closed = 0  # compressed bytes of finished parts
-        self._writer: IO[bytes] | None = None
+        self._writer: Any = None
         self._raw: IO[bytes] | None = None
         self._open_part()
 
@@ -160,7 +160,8 @@ class RecordingWriter:
         self.records += 1
         if kind == KIND_WS:
             self.frames += 1
-        if self.bytes_written >= (self.part + 1) * 0 + self.bytes_closed + self.max_part_bytes:
+        raw = self._raw
+        if raw is not None and raw.tell() >= self.max_part_bytes:
             self._rotate()
 
     def _rotate(self) -> None:
@@ -209,7 +210,7 @@ def _decompressed_chunks(path: Path) -> Iterator[bytes]:
     with raw:
         magic = raw.read(4)
         raw.seek(0)
-        reader: IO[bytes]
+        reader: Any
         if magic.startswith(_GZIP_MAGIC):
             reader = gzip.GzipFile(fileobj=raw, mode="rb")
         elif magic == _ZSTD_MAGIC:

@@ -33,8 +33,8 @@ async def test_listing_announcement_reaches_callback_before_pair_appears() -> No
             await subscribed
             for _ in range(100):  # 100 ms steps of simulated time until it is announced
                 await server.advance(100)
-                if got.done():
-                    break
+                if server.events.find("ws_out", "announcement.summary_listing", event="update"):
+                    break  # sent: wait for the client before time moves on
             symbol, start_s, title = await asyncio.wait_for(got, 5)
         finally:
             await feed.close()

@@ -136,6 +136,18 @@ def test_decimal_is_logged_exactly() -> None:
     assert redactor().scrub({"price": Decimal("0.00012300")}) == {"price": "0.00012300"}
 
 
+def test_keys_and_deep_or_cyclic_structures_are_scrubbed() -> None:
+    register_secret(SECRET)
+    assert redactor().scrub({SECRET: 1, 7: "x"}) == {MASK: 1, "7": "x"}
+    deep: list[object] = [SECRET]
+    for _ in range(20):
+        deep = [deep]
+    assert SECRET not in repr(redactor().scrub(deep))
+    cyclic: list[object] = [SECRET]
+    cyclic.append(cyclic)
+    assert SECRET not in repr(redactor().scrub(cyclic))
+
+
 def test_longest_secret_masked_whole() -> None:
     register_secret("abcd")
     register_secret("abcdefgh")
