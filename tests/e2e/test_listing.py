@@ -110,13 +110,11 @@ def mixed_scenario() -> dict[str, Any]:
     template = raw["listings"][0]
     raw["balances"] = {"USDT": "10000", "BTC": "1"}
     raw["listings"].append({**template, "pair": "OLDCOIN_USDT", "appear_at_s": 0,
-                            "announce_lead_s": None, "seed_note": None})
+                            "announce_lead_s": None})
     raw["listings"].append({
         **template, "pair": "NEWBTC_BTC", "precision": 10, "open_price": "0.000001",
         "min_quote_amount": "0.00001", "announce_lead_s": None,
     })
-    for item in raw["listings"]:
-        item.pop("seed_note", None)
     return raw
 
 
