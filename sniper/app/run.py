@@ -11,6 +11,7 @@ from typing import Any
 from sniper.app.clock import Clock
 from sniper.app.daemon import Daemon, install_signal_handlers
 from sniper.app.journal import Journal
+from sniper.app.operations import Operations, chain
 from sniper.app.ports import Edges
 from sniper.config import Config, load_config, load_credentials
 
@@ -39,6 +40,7 @@ def build_edges(config: Config, *, dry_run: bool, clock: Clock) -> Edges:
     warnings: list[str] = []
     credentials = load_credentials(warnings=warnings)
     register_secret(credentials.secret)
+    register_secret(credentials.key)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return build_live_edges(config, credentials, clock)
@@ -53,12 +55,18 @@ async def serve(
     signals: bool = True,
 ) -> int:
     journal = Journal.in_dir(config.state_dir)
+    ops = Operations(config, clock)
+    observers = (ops.observe,) if observer is None else (observer, ops.observe)
     try:
         daemon = Daemon(config, edges, journal, run_id=journal_run_id(journal),
-                        wall_ms=clock.wall_ms, mono_ns=clock.mono_ns, observer=observer)
+                        wall_ms=clock.wall_ms, mono_ns=clock.mono_ns, observer=chain(*observers))
         if signals:
             install_signal_handlers(daemon)
-        return await daemon.run()
+        await ops.start(daemon, journal)
+        try:
+            return await daemon.run()
+        finally:
+            await ops.stop()
     finally:
         journal.close()
 

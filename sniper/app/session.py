@@ -288,6 +288,7 @@ class ListingSession:
         except OutcomeUnknownError:
             self._journal("buy_result", {"text": fire.text, "outcome": "unknown"})
             self._stamp(fire, recv_ns, decision_ns)
+            self.emit("buy_unknown", {"pair": self.pair.pair, "text": fire.text})
             rec = self.entry.on_unknown(fire.text)
             if isinstance(rec, Reconcile):
                 self._spawn(self._reconcile_buy(rec.text))
@@ -316,7 +317,8 @@ class ListingSession:
         self._journal("buy_sent", {"text": fire.text, "price": fire.price,
                                    "amount": fire.amount, "attempt": fire.attempt})
         self.emit("buy_sent", {"pair": self.pair.pair, "text": fire.text, "price": fire.price,
-                               "amount": fire.amount})
+                               "amount": fire.amount, "latency": self.latencies[-1],
+                               "filled": isinstance(result, Order) and result.filled_amount > 0})
         if isinstance(result, Order):
             self.on_order(result)
         # an OrderAck resolves through spot.orders

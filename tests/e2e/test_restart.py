@@ -30,14 +30,16 @@ def test_crash_spec_refuses_nonsense(spec: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("crash_after", "tp_sent_before_crash"),
+    ("crash_after", "entry_done_before_crash"),
     [
-        ("fill", False),  # first buy fill journaled, take-profit not placed
-        ("sell_sent", False),  # take-profit journaled as sent, killed before the bytes left
+        # the first buy fill is journaled; the entry is not finished, no take-profit placed
+        ("fill", False),
+        # the take-profit is journaled as sent; the hook kills before the bytes leave
+        ("sell_sent", True),
     ],
 )
 async def test_restart_after_kill_9_has_one_buy_and_one_take_profit(
-    e2e: E2E, crash_after: str, tp_sent_before_crash: bool
+    e2e: E2E, crash_after: str, entry_done_before_crash: bool
 ) -> None:
     sim = await e2e.start_sim(builtin_scenario("new_listing_fast"))
     # a take-profit far above the spike: it must still be resting at the end
@@ -45,23 +47,25 @@ async def test_restart_after_kill_9_has_one_buy_and_one_take_profit(
     first = await e2e.start_daemon(config, crash_after=crash_after)
 
     assert await first.wait_exit(20) == -signal.SIGKILL, first.describe()
-    crash_row = e2e.journal.rows(crash_after, PAIR)[-1]
+    crash_seq = e2e.journal.rows(crash_after, PAIR)[-1].seq
     buy_texts = set(e2e.journal.rows("armed", PAIR)[0].data["texts"])
     buys_before = {(o.id, o.text) for o in our_orders(sim, PAIR) if o.side == "buy"}
     assert buys_before, "the crash point is after a buy fill"
     assert {text for _, text in buys_before} <= buy_texts
-    sells_before = [o for o in our_orders(sim, PAIR) if o.side == "sell"]
-    assert bool(sells_before) == tp_sent_before_crash
+    assert not [o for o in our_orders(sim, PAIR) if o.side == "sell"]
+    assert bool(e2e.journal.rows("entry_done", PAIR)) == entry_done_before_crash
     assert not e2e.journal.rows("closed", PAIR)
 
     second = await e2e.start_daemon(config, release=False)
-    after = crash_row.seq
-    done = await e2e.wait_journal("entry_done", PAIR, after_seq=after, daemon=second)
-    assert done.data["reason"] == "restart"
     placed = await e2e.wait_journal(
-        "sell_result", PAIR, after_seq=after, daemon=second,
+        "sell_result", PAIR, after_seq=crash_seq, daemon=second,
         where=lambda r: r.data.get("outcome") == "ok",
     )
+    entry_done = e2e.journal.rows("entry_done", PAIR)
+    assert len(entry_done) == 1
+    if not entry_done_before_crash:
+        assert entry_done[0].data["reason"] == "restart"
+        assert entry_done[0].seq > crash_seq
     # Let the restarted daemon see more of the market (book frames go out every requote and
     # every trade): no second buy may follow.
     for _ in range(5):

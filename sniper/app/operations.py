@@ -1,0 +1,164 @@
+"""Operations around a running daemon: health/metrics endpoint, systemd notify + watchdog,
+notifications, and the observer that turns the daemon's facts into metrics and messages.
+
+Nothing here is on the hot path: the daemon calls the observer after the send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sniper.app.clock import Clock
+from sniper.app.journal import Journal
+from sniper.config import Config
+from sniper.ops.health import CheckResult, HealthServer, directory_writable, within_limit
+from sniper.ops.metrics import LatencyStage, Metrics, OrderOutcome
+from sniper.ops.notify import Notifier, build_notifier
+from sniper.ops.sdnotify import SdNotifier, Watchdog
+
+if TYPE_CHECKING:
+    from sniper.app.daemon import Daemon
+
+NOTIFY_KINDS = frozenset(
+    {
+        "listing",
+        "buy_sent",
+        "entry_done",
+        "sell_placed",
+        "closed",
+        "exit_triggered",
+        "fatal",
+        "buy_rejected",
+    }
+)
+MAX_SKEW_MS = 5_000
+
+
+class Operations:
+    """Starts and stops the operational side-cars of one daemon run."""
+
+    def __init__(self, config: Config, clock: Clock, *, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.metrics = Metrics()
+        self.notifier = (
+            notifier
+            if notifier is not None
+            else build_notifier(config.notify, metrics=self.metrics)
+        )
+        self.sd = SdNotifier.from_env()
+        self.health: HealthServer | None = None
+        self.watchdog: Watchdog | None = None
+        self._daemon: Daemon | None = None
+        self._journal: Journal | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.pnl = Decimal(0)
+
+    # -- the observer --------------------------------------------------------------------------
+
+    def observe(self, kind: str, data: dict[str, Any]) -> None:
+        """The daemon's observer: metrics always, notifications for the important facts."""
+        m = self.metrics
+        if kind == "listing":
+            m.listing_seen()
+        elif kind == "buy_sent":
+            stamps = data.get("latency") or {}
+            recv, decision = stamps.get("recv_ns"), stamps.get("decision_ns")
+            written, result = stamps.get("written_ns"), stamps.get("result_ns")
+            if recv and decision:
+                m.observe_latency_ns(LatencyStage.FRAME_TO_DECISION, decision - recv)
+            if decision and written:
+                m.observe_latency_ns(LatencyStage.DECISION_TO_WRITTEN, written - decision)
+            if written and result:
+                m.observe_latency_ns(LatencyStage.WRITTEN_TO_ACK, result - written)
+            m.order(OrderOutcome.FILLED if data.get("filled") else OrderOutcome.UNFILLED)
+        elif kind == "buy_rejected":
+            m.order(OrderOutcome.REJECTED)
+        elif kind == "buy_unknown":
+            m.order(OrderOutcome.UNKNOWN)
+        elif kind == "closed":
+            pnl = data.get("pnl_quote")
+            if isinstance(pnl, Decimal):
+                self.pnl += pnl
+                m.set_pnl_quote(self.pnl)
+        if self._daemon is not None:
+            m.set_open_positions(sum(1 for s in self._daemon.sessions.values() if not s.closed))
+        if kind in NOTIFY_KINDS:
+            self.notifier.notify_nowait({"event": kind, **data})
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def market_fresh(self) -> CheckResult:
+        daemon = self._daemon
+        if daemon is None or not daemon.stats.last_poll_ms:
+            return CheckResult(False, "no successful poll yet")
+        age_s = (self.clock.wall_ms() - daemon.stats.last_poll_ms) / 1000
+        limit_s = max(5.0, 20 * self.config.listing.poll_interval_s)
+        return CheckResult(age_s <= limit_s, f"last pair-list poll {age_s:.1f} s ago")
+
+    def journal_ok(self) -> CheckResult:
+        journal = self._journal
+        ok = journal is not None and journal.writable()
+        return CheckResult(ok, "journal writable" if ok else "journal NOT writable")
+
+    async def start(self, daemon: Daemon, journal: Journal) -> None:
+        self._daemon = daemon
+        self._journal = journal
+        self.notifier.start()
+        health = self.config.health
+        if health.port is not None:
+            self.health = HealthServer(
+                host=health.host,
+                port=health.port,
+                metrics=self.metrics,
+                checks={
+                    "market_data": self.market_fresh,
+                    "journal": self.journal_ok,
+                    "clock_skew": within_limit(lambda: float(self.clock.offset_ms), MAX_SKEW_MS),
+                    "state_dir": directory_writable(self.config.state_dir),
+                },
+            )
+            await self.health.start()
+        self.watchdog = Watchdog(self.sd, lambda: self.market_fresh().ok and self.journal_ok().ok)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._ready(daemon)))
+
+    async def _ready(self, daemon: Daemon) -> None:
+        await daemon.wait_ready()
+        self.sd.ready(status=f"watching {self.config.exchange.rest_url}")
+        if self.watchdog is not None:
+            await self.watchdog.run()
+
+    async def stop(self) -> None:
+        self.sd.stopping()
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.health is not None:
+            await self.health.stop()
+        await self.notifier.aclose(timeout_s=2.0)
+        self.sd.close()
+
+
+def chain(
+    *observers: Callable[[str, dict[str, Any]], None],
+) -> Callable[[str, dict[str, Any]], None]:
+    """One observer calling several (a failing one never stops the others)."""
+
+    def observe(kind: str, data: dict[str, Any]) -> None:
+        for observer in observers:
+            with contextlib.suppress(Exception):
+                observer(kind, data)
+
+    return observe
+
+
+def monotonic_s() -> float:
+    return time.monotonic()
