@@ -86,7 +86,8 @@ class Story:
             case "sell_placed":
                 return f"SELL placed ({d['purpose']}): {d['amount']} @ {d['price']}"
             case "closed":
-                return f"position closed: {d['reason']}, realized PnL {d['pnl_quote']}"
+                pnl = Decimal(str(d["pnl_quote"])).quantize(Decimal("0.0001"))
+                return f"position closed: {d['reason']}, realized PnL {pnl} quote"
             case "skipped":
                 return f"skipped {pair}: {d['reason']}"
             case "fatal":

@@ -253,8 +253,8 @@ class PaperExchange:
 
     # -- market data ---------------------------------------------------------------------------
 
-    def on_top(self, pair: str, bid: Level | None, ask: Level | None, recv_ns: int,
-               opened: bool) -> None:  # noqa: ARG002 - TopHandler signature
+    def on_top(self, pair: str, bid: Level | None, ask: Level | None,
+               recv_ns: int, opened: bool) -> None:  # noqa: ARG002 - TopHandler signature
         """Best bid/ask changed: remember it, and fill resting sells the bid now reaches."""
         self._tops[pair] = (bid, ask)
         if bid is None or not self._resting:
@@ -498,7 +498,7 @@ class PaperMarket:
 
     def book(self, pair: str) -> BookSync | None:
         feed = self.live.books.get(pair)
-        return None if feed is None else feed.book  # type: ignore[no-any-return]
+        return None if feed is None else feed.book
 
 
 def chain_top(first: Callable[..., None], second: Callable[..., None]) -> Callable[..., None]:
@@ -529,16 +529,14 @@ def build_paper_edges(config: Config, clock: Clock, *, latency_us: int = 0,
     market_feed = GateFeed(ex.ws_url, router.on_frame, name="market", clock=time.time)
     live = LiveMarket(rest, market_feed, router)
     market = PaperMarket(live)
-    start_balances = balances if balances is not None else {
-        q: PAPER_QUOTE_BALANCE for q in config.listing.quote_currencies}
-    paper = PaperExchange(pair_of=market.pairs.get, book_of=market.book,
-                          wall_ms=clock.wall_ms, mono_ns=clock.mono_ns,
-                          balances=start_balances, latency_us=latency_us)
+    start_balances = balances if balances is not None else dict.fromkeys(
+        config.listing.quote_currencies, PAPER_QUOTE_BALANCE)
 
     def pair_of(pair: str) -> PairInfo | None:
         return market.pairs.get(pair)
 
-    paper.pair_of = pair_of
+    paper = PaperExchange(pair_of=pair_of, book_of=market.book, wall_ms=clock.wall_ms,
+                          mono_ns=clock.mono_ns, balances=start_balances, latency_us=latency_us)
 
     def bind(handlers: Handlers) -> None:
         paper.bind(handlers)
