@@ -12,9 +12,14 @@ Protocol (https://www.gate.com/docs/developers/apiv4/ws/en/#spot-account-trade):
   :class:`~sniper.errors.OutcomeUnknownError` carrying the client id: the order may exist and
   is reconciled by ``text``; it is never reported as rejected.
 
-Hot path: :meth:`GateWsTrader.prepare` encodes the whole frame ahead of time with sentinel
-values and cuts it into byte segments; :meth:`GateWsTrader.fire` splices the request time,
-the ``x-gate-exptime`` header, price and amount into it, writes once and awaits one future.
+Hot path: :meth:`GateWsTrader.prepare` encodes the whole request ahead of time with sentinel
+values, cuts it into byte segments and draws the frame's masking key;
+:meth:`GateWsTrader.fire_nowait` splices the request time, the ``x-gate-exptime`` header,
+price and amount into it, masks it under a pre-built WebSocket header and writes it straight
+to the socket, synchronously (:meth:`WsConnection.write_frame_nowait`; no trip through
+``ClientConnection.send``); :meth:`GateWsTrader.wait_result` then awaits the one future.
+:meth:`GateWsTrader.fire` is both. :meth:`GateWsTrader.rehearse` runs the same render and
+framing into a scratch buffer without sending, to keep caches warm before an expected open.
 Each request's monotonic timestamps (decision, written, ack, result) are kept on a
 :class:`WsOrderTiming` for latency histograms.
 """
@@ -60,7 +65,7 @@ from sniper.errors import (
     TransientError,
     error_for_label,
 )
-from sniper.gate.wsconn import DEFAULT_MAX_SIZE, BackoffPolicy, WsConnection
+from sniper.gate.wsconn import DEFAULT_MAX_SIZE, BackoffPolicy, WsConnection, client_text_frame
 
 # Wire names the codec does not (yet) provide encoders for; see the module report.
 _EXPTIME_HEADER: Final = "x-gate-exptime"
@@ -103,9 +108,29 @@ class WsOrderTiming:
 
 
 class PreparedWsOrder:
-    """A placement encoded ahead of time; fire it once with :meth:`GateWsTrader.fire`."""
+    """A placement encoded ahead of time; fire it once with :meth:`GateWsTrader.fire`.
 
-    __slots__ = ("_parts", "_slots", "fired", "req_id", "request", "timing", "ttl_ms")
+    Keeps the last rendered time/price/amount texts: the value a rehearsal rendered is
+    reused at fire time when equal (a comparison instead of a formatting).
+    """
+
+    __slots__ = (
+        "_amount",
+        "_amount_text",
+        "_future",
+        "_mask",
+        "_parts",
+        "_price",
+        "_price_text",
+        "_second",
+        "_second_text",
+        "_slots",
+        "fired",
+        "req_id",
+        "request",
+        "timing",
+        "ttl_ms",
+    )
 
     def __init__(
         self,
@@ -114,30 +139,53 @@ class PreparedWsOrder:
         parts: tuple[bytes, ...],
         slots: tuple[int, ...],
         ttl_ms: int | None,
+        mask: bytes | None = None,
     ) -> None:
         self.request = request
         self.req_id = req_id
         self.ttl_ms = ttl_ms
         self._parts = parts
         self._slots = slots
+        self._mask = mask if mask is not None else secrets.token_bytes(4)
         self.fired = False
         self.timing = WsOrderTiming(req_id=req_id, text=request.text)
+        self._future: asyncio.Future[Any] | None = None
+        self._second = -1
+        self._second_text = b""
+        self._price: Decimal | None = None
+        self._price_text = b""
+        self._amount: Decimal | None = None
+        self._amount_text = b""
 
     def render(self, time_s: float, price: Decimal | None, amount: Decimal) -> bytes:
-        """The frame for these values (``time_s`` is Gate's time, fractional seconds)."""
+        """The request JSON for these values (``time_s`` is Gate's time, fractional seconds)."""
         values: list[bytes] = [b""] * 4
-        values[_SLOT_TIME] = str(int(time_s)).encode()
+        second = int(time_s)
+        if second != self._second:
+            self._second_text = str(second).encode()
+            self._second = second
+        values[_SLOT_TIME] = self._second_text
         if self.ttl_ms is not None:
             values[_SLOT_EXPTIME] = str(int(time_s * 1000) + self.ttl_ms).encode()
         if price is not None:
-            values[_SLOT_PRICE] = format_decimal(price).encode()
-        values[_SLOT_AMOUNT] = format_decimal(amount).encode()
+            if price != self._price:
+                self._price_text = format_decimal(price).encode()
+                self._price = price
+            values[_SLOT_PRICE] = self._price_text
+        if amount != self._amount:
+            self._amount_text = format_decimal(amount).encode()
+            self._amount = amount
+        values[_SLOT_AMOUNT] = self._amount_text
         parts = self._parts
         out = [parts[0]]
         for index, slot in enumerate(self._slots):
             out.append(values[slot])
             out.append(parts[index + 1])
         return b"".join(out)
+
+    def frame(self, time_s: float, price: Decimal | None, amount: Decimal) -> bytes:
+        """The complete masked WebSocket frame of :meth:`render`'s request (ready to write)."""
+        return client_text_frame(self.render(time_s, price, amount), self._mask)
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,34 +400,77 @@ class GateWsTrader:
     ) -> Order | OrderAck:
         """Send a prepared placement with these values and wait for Gate's final answer.
 
+        Waits for the login first if needed, then :meth:`fire_nowait` + :meth:`wait_result`.
         Raises :class:`TransientError` if nothing was sent (not connected / not logged in:
         the prepared order may be fired again), the typed error from ``data.errs`` if Gate
         refused it, and :class:`OutcomeUnknownError` (``text`` set) on silence or a dropped
         connection after the write. A prepared order that was written cannot be fired again.
         """
+        decision_ns = decision_ns or time.monotonic_ns()
+        if prepared.fired:
+            raise InvalidOrderError(f"{prepared.req_id}: already fired; prepare a new order")
+        _check_values(prepared, price, amount)
+        if not self._ready.is_set():
+            await self.wait_ready()
+        self.fire_nowait(prepared, price, amount, decision_ns=decision_ns)
+        return await self.wait_result(prepared)
+
+    def fire_nowait(
+        self,
+        prepared: PreparedWsOrder,
+        price: Decimal | None,
+        amount: Decimal,
+        *,
+        decision_ns: int = 0,
+    ) -> None:
+        """Write a prepared placement now, synchronously; :meth:`wait_result` gets the answer.
+
+        Never waits (callable from a frame callback, so the order leaves in the same loop
+        iteration that decided it). Raises :class:`InvalidOrderError` (bad values, already
+        fired), :class:`TransientError` if nothing was written (not logged in, connection not
+        open: the prepared order may be fired again) and :class:`OutcomeUnknownError`
+        (``text`` set) if the socket failed during the write.
+        """
         if prepared.fired:
             raise InvalidOrderError(f"{prepared.req_id}: already fired; prepare a new order")
         timing = prepared.timing
         timing.decision_ns = decision_ns or time.monotonic_ns()
-        if amount <= 0 or (price is not None and price <= 0):
-            raise InvalidOrderError(f"{prepared.req_id}: price and amount must be positive")
-        if (price is None) != (prepared.request.price is None):
-            raise InvalidOrderError(f"{prepared.req_id}: price given for a market order or missing")
+        _check_values(prepared, price, amount)
         if not self._ready.is_set():
-            await self.wait_ready()
-        data = prepared.render(self._clock() + self.clock_offset_s, price, amount)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            raise TransientError(f"{self._conn.name}: not logged in")
+        frame = prepared.frame(self._clock() + self.clock_offset_s, price, amount)
         req_id = prepared.req_id
+        try:
+            self._conn.write_frame_nowait(frame)
+        except OutcomeUnknownError as exc:
+            prepared.fired = True  # the bytes may be out: never again under this req_id
+            timing.outcome = "unknown"
+            raise OutcomeUnknownError(
+                f"{CH_ORDER_PLACE} {req_id}: {exc.message}", text=prepared.request.text
+            ) from exc
+        timing.written_ns = time.monotonic_ns()
+        # Registered after the write: nothing can answer before it, and nothing else runs
+        # on this loop in between.
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = _Pending(future, decode_order_or_ack, timing)
         prepared.fired = True
+        prepared._future = future
+        self._requests_sent += 1
+
+    async def wait_result(self, prepared: PreparedWsOrder) -> Order | OrderAck:
+        """Gate's final answer to an order written by :meth:`fire_nowait` (await it once).
+
+        Raises the typed error from ``data.errs`` if Gate refused it and
+        :class:`OutcomeUnknownError` (``text`` set) on silence (``reply_timeout_s`` from now)
+        or a dropped connection; :class:`InvalidOrderError` if the order was not written.
+        """
+        future = prepared._future
+        if future is None:
+            raise InvalidOrderError(f"{prepared.req_id}: not written (or already awaited)")
+        prepared._future = None
+        timing = prepared.timing
+        req_id = prepared.req_id
         try:
-            try:
-                await self._conn.send(data)
-            except TransientError:
-                prepared.fired = False  # provably not written
-                raise
-            timing.written_ns = time.monotonic_ns()
-            self._requests_sent += 1
             result: Order | OrderAck = await self._await(future, prepared.request.text, True)
             return result
         except OutcomeUnknownError as exc:
@@ -392,8 +483,16 @@ class GateWsTrader:
             raise
         finally:
             self._pending.pop(req_id, None)
-            if timing.written_ns:
-                self._timings.append(timing)
+            self._timings.append(timing)
+
+    def rehearse(self, prepared: PreparedWsOrder, price: Decimal | None, amount: Decimal) -> int:
+        """Render and frame ``prepared`` for these values without sending; the frame's size.
+
+        Run it in a busy window before an expected open: the code, its data and the value
+        texts are then hot when the real decision comes (a cold fire costs about twice as
+        much). The prepared order stays unfired.
+        """
+        return len(prepared.frame(self._clock() + self.clock_offset_s, price, amount))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -524,6 +623,13 @@ class GateWsTrader:
         if timing is not None:
             timing.outcome = "ok"
         pending.future.set_result(value)
+
+
+def _check_values(prepared: PreparedWsOrder, price: Decimal | None, amount: Decimal) -> None:
+    if amount <= 0 or (price is not None and price <= 0):
+        raise InvalidOrderError(f"{prepared.req_id}: price and amount must be positive")
+    if (price is None) != (prepared.request.price is None):
+        raise InvalidOrderError(f"{prepared.req_id}: price given for a market order or missing")
 
 
 def _identity(value: Any) -> Any:

@@ -40,8 +40,12 @@ from typing import Final, Protocol
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-from websockets.frames import apply_mask  # the C speedup when built, else pure Python
 from websockets.protocol import State
+
+try:  # websockets' C masking, as its own framing uses; pure Python when not built
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - depends on the wheel
+    from websockets.utils import apply_mask
 
 from sniper.core.backoff import Backoff
 from sniper.errors import OutcomeUnknownError, TransientError
@@ -214,7 +218,7 @@ class WsConnection:
             raise TransientError(f"{self.name}: not connected")
         try:
             ws.transport.write(frame)
-        except Exception as exc:  # noqa: BLE001 - any transport failure: the bytes may be out
+        except Exception as exc:  # any transport failure: the bytes may be out
             raise OutcomeUnknownError(f"{self.name}: write failed: {exc!r}") from exc
 
     def send_nowait(self, data: bytes) -> None:
@@ -229,11 +233,11 @@ class WsConnection:
             raise TransientError(f"{self.name}: not connected")
         try:
             ws.protocol.send_text(data)
-        except Exception as exc:  # noqa: BLE001 - the protocol refused: nothing was queued
+        except Exception as exc:  # the protocol refused: nothing was queued
             raise TransientError(f"{self.name}: not sendable: {exc!r}") from exc
         try:
             ws.send_data()
-        except Exception as exc:  # noqa: BLE001 - any transport failure: the bytes may be out
+        except Exception as exc:  # any transport failure: the bytes may be out
             raise OutcomeUnknownError(f"{self.name}: write failed: {exc!r}") from exc
 
     # -- the loop --------------------------------------------------------------------------

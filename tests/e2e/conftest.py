@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import sqlite3
 import sys
 import time
@@ -210,7 +209,8 @@ class E2E:
         listing: dict[str, Any] | None = None,
     ) -> Path:
         """A daemon config pointing at the simulator, state under this test's tmp dir."""
-        assert self.sim is not None and self.sim.urls is not None
+        assert self.sim is not None
+        assert self.sim.urls is not None
         config = {
             "exchange": {"rest_url": self.sim.urls.rest, "ws_url": self.sim.urls.ws,
                          "order_path": "ws"},
@@ -344,7 +344,3 @@ def balance(sim: SimServer, currency: str) -> Decimal:
     """Available + locked of ``currency`` on the daemon's account."""
     available, locked = sim.engine.balances(sim.uid).get(currency, (Decimal(0), Decimal(0)))
     return available + locked
-
-
-def sigterm() -> int:
-    return int(signal.SIGTERM)

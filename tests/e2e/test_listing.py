@@ -7,8 +7,8 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, ROUND_UP, Decimal, localcontext
 from typing import Any
 
-from sniper.sim.script import ladder_prices, mid_at
 from sniper.sim.scenarios import scenario_from_dict
+from sniper.sim.script import ladder_prices, mid_at
 from tests.e2e.conftest import E2E, balance, builtin_scenario, our_orders, our_trades
 
 PAIR = "NEWCOIN_USDT"
@@ -90,7 +90,8 @@ async def test_full_listing_buys_within_caps_and_places_a_correct_take_profit(e2
     tp = tps[0]
     assert (tp.amount, tp.price) == (tp_amount, tp_price)
     assert tp.create_time_ms >= max(o.create_time_ms for o in buys)
-    assert tp.status == "closed" and tp.left == 0  # the spike filled it
+    assert tp.status == "closed"
+    assert tp.left == 0
     assert all(o.time_in_force == "gtc" for o in sells), "no stop sell was expected"
 
     # the exchange agrees with the journal and nothing but dust is left

@@ -31,7 +31,8 @@ async def test_dump_after_the_buy_cancels_the_tp_and_stops_out(e2e: E2E) -> None
     sells = [o for o in our_orders(sim, PAIR) if o.side == "sell"]
     tp, *stops = sells
     assert (tp.id, tp.time_in_force) == (tp_placed.data["id"], "gtc")
-    assert tp.status == "cancelled" and tp.filled_amount == 0
+    assert tp.status == "cancelled"
+    assert tp.filled_amount == 0
     assert stops, "no stop sell was placed"
     assert all(o.time_in_force == "ioc" and o.status != "open" for o in stops)
     assert min(o.create_time_ms for o in stops) >= tp.update_time_ms  # cancel confirmed first

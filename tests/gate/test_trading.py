@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
 
 from sniper.core.backoff import Backoff
 from sniper.core.codec import CH_ORDER_PLACE, encode_order, encode_ws_api_request
@@ -28,6 +30,7 @@ from sniper.errors import (
 )
 from sniper.gate.ports import OrderGateway
 from sniper.gate.trading import GateWsTrader
+from sniper.gate.wsconn import client_text_frame
 from tests.gate.wsserver import (
     ACK_ONLY,
     DROP_AFTER_ACK,
@@ -325,3 +328,150 @@ async def test_trader_connection_is_kept_warm(
     make_trader(ping_interval_s=0.02)
     ping = await server.wait_request("spot.ping")
     assert ping.conn_no == 1
+
+
+# -- the raw-write hot path ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 400, 65535, 65536])
+def test_client_text_frame_is_a_legal_masked_final_text_frame(length: int) -> None:
+    payload = bytes(range(256)) * (length // 256) + bytes(range(length % 256))
+    raw = client_text_frame(payload, b"\x01\x02\x03\x04")
+    reader = StreamReader()
+    reader.feed_data(raw)
+    parser = Frame.parse(reader.read_exact, mask=True)  # as a server reads a client's frame
+    with pytest.raises(StopIteration) as done:
+        next(parser)
+    frame = done.value.value
+    assert (frame.opcode, frame.fin, frame.data) == (Opcode.TEXT, True, payload)
+    assert raw[1] & 0x80  # the mask bit: servers must refuse unmasked client frames
+    if length:
+        assert raw[-length:] != payload  # the bytes on the wire are masked
+
+
+def test_client_text_frame_draws_a_fresh_mask_when_none_is_given() -> None:
+    frames = {client_text_frame(b'{"a":1}') for _ in range(20)}
+    assert len(frames) > 1
+
+
+async def test_fire_nowait_writes_before_returning_and_the_server_decodes_the_template(
+    server: GateWsServer, make_trader: Callable[..., GateWsTrader]
+) -> None:
+    trader = make_trader(clock=lambda: 1_700_000_000.25, ttl_ms=400, action_mode="RESULT")
+    await trader.wait_ready(5)
+    prepared = trader.prepare(BUY)
+    trader.fire_nowait(prepared, Decimal("0.0615"), Decimal("325.5"), decision_ns=7)
+    # written synchronously: the request is counted and stamped before any await
+    assert prepared.fired
+    assert trader.statistics().requests_sent == 1
+    assert prepared.timing.decision_ns == 7 < prepared.timing.written_ns
+    answer = await trader.wait_result(prepared)
+    assert isinstance(answer, Order)
+    assert answer.amount == Decimal("325.5")
+
+    [sent] = server.requests("spot.order_place")
+    expected = encode_ws_api_request(
+        CH_ORDER_PLACE,
+        prepared.req_id,
+        encode_order(
+            dataclasses.replace(BUY, price=Decimal("0.0615"), amount=Decimal("325.5")),
+            action_mode="RESULT",
+        ),
+        time_s=1_700_000_000,
+        req_header={"x-gate-exptime": str(1_700_000_000_250 + 400)},
+    )
+    assert sent.raw == expected
+    assert trader.timings() == (prepared.timing,)
+    assert trader.statistics().in_flight == 0
+
+
+async def test_raw_writes_interleave_with_library_sends_on_one_connection(
+    server: GateWsServer, make_trader: Callable[..., GateWsTrader]
+) -> None:
+    trader = make_trader(ping_interval_s=0.01)
+    await trader.wait_ready(5)
+    first = trader.prepare(BUY)
+    second = trader.prepare(dataclasses.replace(BUY, text="t-snipe43"))
+    trader.fire_nowait(first, Decimal("0.05"), Decimal("1"))
+    trader.fire_nowait(second, Decimal("0.05"), Decimal("2"))
+    ack = await trader.wait_result(first)
+    status = await trader.status(ack.id, "ABC_USDT")  # the library's own send path
+    await trader.wait_result(second)
+    await server.wait_request("spot.ping")
+    assert isinstance(await trader.place(dataclasses.replace(BUY, text="t-snipe44")), OrderAck)
+    assert status.id == ack.id
+    placed = [r.msg["payload"]["req_param"]["text"] for r in server.requests("spot.order_place")]
+    assert placed == ["t-snipe42", "t-snipe43", "t-snipe44"]
+    assert {r.conn_no for r in server.received} == {1}  # no protocol error, no reconnect
+    assert trader.statistics().reconnects == 0
+
+
+async def test_fire_nowait_never_waits_for_a_login(server: GateWsServer) -> None:
+    trader = GateWsTrader(server.url, signer())
+    prepared = trader.prepare(BUY)
+    with pytest.raises(TransientError):
+        trader.fire_nowait(prepared, Decimal("0.05"), Decimal("1"))
+    assert not prepared.fired
+    with pytest.raises(InvalidOrderError, match="not written"):
+        await trader.wait_result(prepared)
+
+
+async def test_a_closing_connection_writes_nothing_and_the_order_may_fire_again(
+    server: GateWsServer, make_trader: Callable[..., GateWsTrader]
+) -> None:
+    trader = make_trader()
+    await trader.wait_ready(5)
+    prepared = trader.prepare(BUY)
+    trader._conn.request_reconnect("test")  # transport aborted; the loop has not noticed yet
+    with pytest.raises(TransientError):
+        trader.fire_nowait(prepared, Decimal("0.05"), Decimal("1"))
+    assert not prepared.fired
+    await server.wait_request("spot.login", conn_no=2)
+    await trader.wait_ready(5)
+    assert isinstance(await trader.fire(prepared, Decimal("0.05"), Decimal("1")), OrderAck)
+    [sent] = server.requests("spot.order_place")
+    assert sent.conn_no == 2
+
+
+async def test_rehearsal_renders_the_fired_frame_without_sending(
+    server: GateWsServer, make_trader: Callable[..., GateWsTrader]
+) -> None:
+    trader = make_trader(clock=lambda: 1_700_000_000.5)
+    await trader.wait_ready(5)
+    prepared = trader.prepare(BUY)
+    size = trader.rehearse(prepared, Decimal("0.0615"), Decimal("325.5"))
+    rehearsed = prepared.render(1_700_000_000.5, Decimal("0.0615"), Decimal("325.5"))
+    assert size == len(client_text_frame(rehearsed))
+    assert not prepared.fired
+    await trader.fire(prepared, Decimal("0.0615"), Decimal("325.5"))
+    [sent] = server.requests("spot.order_place")
+    assert sent.raw == rehearsed
+
+
+def test_render_caches_do_not_leak_between_values() -> None:
+    trader = GateWsTrader("ws://127.0.0.1:1/", signer())
+    prepared = trader.prepare(BUY)
+    renders = [
+        json.loads(prepared.render(t, p, a))
+        for t, p, a in (
+            (100.2, Decimal("0.05"), Decimal("1")),
+            (100.9, Decimal("0.05"), Decimal("1")),
+            (101.0, Decimal("0.06"), Decimal("2")),
+            (101.0, Decimal("0.05"), Decimal("1")),
+        )
+    ]
+    got = [
+        (
+            r["time"],
+            r["payload"]["req_header"]["x-gate-exptime"],
+            r["payload"]["req_param"]["price"],
+            r["payload"]["req_param"]["amount"],
+        )
+        for r in renders
+    ]
+    assert got == [
+        (100, "101200", "0.05", "1"),
+        (100, "101900", "0.05", "1"),
+        (101, "102000", "0.06", "2"),
+        (101, "102000", "0.05", "1"),
+    ]
