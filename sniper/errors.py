@@ -33,7 +33,7 @@ class SniperError(Exception):
 
 
 class ConfigError(SniperError):
-    """The configuration or environment is wrong; ``path`` names the key (``entry.quote_amount``)."""
+    """The configuration or environment is wrong; ``path`` names the key (``entry.x``)."""
 
     def __init__(self, path: str, problem: str) -> None:
         self.path = path
@@ -165,6 +165,8 @@ LABEL_ERRORS: Final[dict[str, type[ExchangeError]]] = {
     "MIXED_ACCOUNT_TYPE": InvalidOrderError,
     "ORDER_BOOK_NOT_FOUND": InvalidOrderError,
     "REPEATED_CREATION": InvalidOrderError,
+    "AUTO_TRIGGER_PRICE_LESS_LAST": InvalidOrderError,
+    "AUTO_TRIGGER_PRICE_GREATE_LAST": InvalidOrderError,
     "DUPLICATE_REQUEST": InvalidOrderError,
     "ORDER_EXISTS": InvalidOrderError,
     # funds

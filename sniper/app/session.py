@@ -269,7 +269,7 @@ class ListingSession:
         if self.entry.state is EntryState.ARMED:
             decision = self.entry.on_top(None if ask is None else ask[0], self.wall_ms())
             if isinstance(decision, Fire):
-                self._spawn(self._fire(decision, recv_ns))
+                self._fire_now(decision, recv_ns)
             elif isinstance(decision, EntryFinished):
                 self._entry_finished(decision)
         if bid is not None and self.entry_finished and not self.closed:
@@ -278,13 +278,49 @@ class ListingSession:
                           None if ask is None else ask[0], None if ask is None else ask[1])
             self._run_exit(self.exit.on_top(top, now))
 
-    async def _fire(self, fire: Fire, recv_ns: int) -> None:
+    def _fire_now(self, fire: Fire, recv_ns: int) -> None:
+        """Write the order in this very loop iteration when the sender can (``fire_nowait``).
+
+        Spawning a task to fire costs one more loop iteration before the write; a sender with
+        ``fire_nowait`` writes synchronously here and only the answer is awaited in a task.
+        """
+        fire_nowait = getattr(self.edges.entry, "fire_nowait", None)
+        if fire_nowait is None:
+            self._spawn(self._fire(fire, recv_ns))
+            return
         decision_ns = self.mono_ns()
         prepared = self._prepared.pop(fire.text, None)
         try:
             if prepared is None:
                 raise TransientError(f"{fire.text}: not prepared")
-            result = await self.edges.entry.fire(prepared, fire.price, fire.amount)
+            fire_nowait(prepared, fire.price, fire.amount, decision_ns=decision_ns)
+        except ExchangeError as exc:
+            self._spawn(self._fire(fire, recv_ns, decision_ns=decision_ns, failed=exc))
+            return
+        self._spawn(self._fire(fire, recv_ns, decision_ns=decision_ns, written=prepared))
+
+    async def _fire(
+        self,
+        fire: Fire,
+        recv_ns: int,
+        *,
+        decision_ns: int = 0,
+        written: object | None = None,
+        failed: ExchangeError | None = None,
+    ) -> None:
+        # ``written``: already sent by fire_nowait, await its answer; ``failed``: fire_nowait
+        # raised, handle it here like any other outcome.
+        decision_ns = decision_ns or self.mono_ns()
+        try:
+            if failed is not None:
+                raise failed
+            if written is not None:
+                result = await self.edges.entry.wait_result(written)  # type: ignore[attr-defined]
+            else:
+                prepared = self._prepared.pop(fire.text, None)
+                if prepared is None:
+                    raise TransientError(f"{fire.text}: not prepared")
+                result = await self.edges.entry.fire(prepared, fire.price, fire.amount)
         except OutcomeUnknownError:
             self._journal("buy_result", {"text": fire.text, "outcome": "unknown"})
             self._stamp(fire, recv_ns, decision_ns)
@@ -294,6 +330,12 @@ class ListingSession:
                 self._spawn(self._reconcile_buy(rec.text))
             return
         except AuthError as exc:
+            if exc.label == "REQUEST_EXPIRED":
+                # x-gate-exptime passed before Gate saw it (or the clock is off): not placed
+                self._journal("buy_result", {"text": fire.text, "outcome": "rejected",
+                                             "label": exc.label})
+                self._entry_finished(self.entry.on_rejected(fire.text, "TOO_BUSY"))
+                return
             self._journal("buy_result", {"text": fire.text, "outcome": "auth", "label": exc.label})
             self._entry_finished(self.entry.on_rejected(fire.text, "AUTH") or
                                  self.entry.halt("auth"))
