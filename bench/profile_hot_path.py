@@ -9,9 +9,12 @@ Two views of ``GateWsTrader.fire`` against the simulator (child process, spinnin
 2. A cProfile of the same region (decision -> write) over thousands of orders, written with
    the split to ``bench/results/profile_sniper_ws.txt``.
 
-A third row, ``render+write``, prices the shortest path our code could take: the prepared
-frame rendered by ``PreparedWsOrder.render``, framed and masked by ``websockets.frames``, and
-written straight to the transport of a logged-in socket (no ``ClientConnection.send``).
+Two more rows price the alternatives ``GateWsTrader.fire`` chose between: ``render+write``
+(``PreparedWsOrder.render``, framed and masked by ``websockets.frames.Frame.serialize``,
+written straight to the transport) and ``lib-framed`` (``render``, then the library's own
+``protocol.send_text`` + ``ClientConnection.send_data``, i.e. ``send`` without its async
+context). ``sniper_ws`` itself now writes a frame whose header and mask were fixed at prepare
+(``PreparedWsOrder.frame`` + ``WsConnection.write_frame_nowait``).
 """
 
 from __future__ import annotations
@@ -84,18 +87,36 @@ class _RenderWrite(RawWsFloor):
         await self._final(self._req_id)
 
 
+class _LibraryFramed(_RenderWrite):
+    """``render`` + the library's sans-I/O framing: ``protocol.send_text`` + ``send_data``.
+
+    What ``WsConnection.send_nowait`` does: websockets builds and masks the frame (fresh
+    ``os.urandom`` mask, ``Frame.serialize``), we skip only its ``send_context``/drain.
+    """
+
+    async def fire(self, _t0_ns: int) -> None:
+        assert self._prepared is not None
+        assert self._ws is not None
+        self._ws.protocol.send_text(self._prepared.render(time.time(), *self._values))
+        self._ws.send_data()
+        await self._final(self._req_id)
+
+
 async def _split(orders: int) -> str:
     credentials = generate_credentials()
     sim = await ChildProcessSim.start(SCENARIO, credentials, 1, True, spin=True)
     ours = SniperWs(sim.ws_url, credentials)
     floor = RawWsFloor(sim.ws_url, credentials)
     direct = _RenderWrite(sim.ws_url, credentials)
+    framed = _LibraryFramed(sim.ws_url, credentials)
     await ours.open()
     await floor.open()
     await direct.open()
+    await framed.open()
     ours_clock = _WriteClock(ours._trader._conn._ws)  # type: ignore[union-attr]
     floor_clock = _WriteClock(floor._ws)  # type: ignore[union-attr]
     direct_clock = _WriteClock(direct._ws)  # type: ignore[union-attr]
+    framed_clock = _WriteClock(framed._ws)  # type: ignore[union-attr]
     tag = secrets.token_hex(2)
     rows: list[tuple[str, str, int, int]] = []
     for i in range(orders + 50):
@@ -103,6 +124,7 @@ async def _split(orders: int) -> str:
             ("sniper_ws", ours, ours_clock),
             ("raw", floor, floor_clock),
             ("render+write", direct, direct_clock),
+            ("lib-framed", framed, framed_clock),
         ):
             text = f"t-p{tag}-{len(name)}-{i}"
             contender.arm(text, PRICE, AMOUNT)
@@ -114,9 +136,10 @@ async def _split(orders: int) -> str:
     await ours.close()
     await floor.close()
     await direct.close()
+    await framed.close()
     await sim.stop()
     out = ["| contender | part | p50 µs | p90 µs | p99 µs |", "|---|---|---:|---:|---:|"]
-    for name in ("raw", "render+write", "sniper_ws"):
+    for name in ("raw", "render+write", "lib-framed", "sniper_ws"):
         mine = [r for r in rows if r[0] == name and r[1] in arrivals]
         parts = {
             "client: t0 -> transport.write": [w - t0 for _, _, t0, w in mine],

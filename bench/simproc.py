@@ -6,7 +6,13 @@ port, prints one JSON line with its URLs, then answers line commands on stdin:
 
 ``arrivals``  one JSON line ``{"texts": [...], "t_ns": [...], "where": [...]}`` of every
               ``order_in`` event logged so far (monotonic ns, the simulator's event log)
+``events K,K``  one JSON line: every logged event of those kinds, as ``[t_ns, kind, name,
+              conn_id, detail, text]`` rows
+``list PAIR``  make a scripted pair visible in ``currency_pairs`` now (``{}`` when done)
 ``stop``      stop the server and exit
+
+The first answer also carries ``clock_t0_ns``: the monotonic time of the simulator clock's
+start, so scenario times (``appear_at_s``) convert to monotonic ns in the parent.
 
 Linux's ``CLOCK_MONOTONIC`` is one clock for the whole machine, so the child's ``t_ns`` and
 the parent's ``time.monotonic_ns()`` are directly comparable. Credentials come in on stdin so
@@ -109,6 +115,8 @@ class ChildProcessSim:
         cpu = urls.get("cpu")
         self.where = f"child process pinned to CPU {cpu}" if cpu is not None else "child process"
         self.loop_name = str(urls.get("loop", "?"))
+        self.clock_t0_ns = int(urls.get("clock_t0_ns", 0))
+        self.pid = proc.pid
 
     @classmethod
     async def start(
@@ -159,6 +167,15 @@ class ChildProcessSim:
         """Every order arrival the child logged so far."""
         return _to_arrivals(orjson.loads(await self._ask(b"arrivals")))
 
+    async def events(self, kinds: tuple[str, ...]) -> list[tuple[int, str, str, Any, Any, Any]]:
+        """Every event of ``kinds`` the child logged so far (see the module docstring)."""
+        rows = orjson.loads(await self._ask(b"events " + ",".join(kinds).encode()))
+        return [tuple(row) for row in rows]
+
+    async def list_pair(self, pair: str) -> None:
+        """Make the scripted ``pair`` visible in the simulator's ``currency_pairs`` now."""
+        await self._ask(b"list " + pair.encode())
+
     async def stop(self) -> None:
         """Ask the child to stop; kill it if it does not within 10 s."""
         with contextlib.suppress(OSError, TimeoutError, ConnectionError):
@@ -193,6 +210,8 @@ async def _child_main(settings: dict[str, Any]) -> None:
         "ws": urls.ws,
         "cpu": settings.get("pinned_cpu"),
         "loop": type(loop).__module__,
+        # benchmark-only introspection: scenario times -> the shared monotonic clock
+        "clock_t0_ns": getattr(server.clock, "_t0_ns", 0),
     }
     out.write(orjson.dumps(answer) + b"\n")
     out.flush()
@@ -201,6 +220,19 @@ async def _child_main(settings: dict[str, Any]) -> None:
             command = (await reader.readline()).strip()
             if command == b"arrivals":
                 out.write(orjson.dumps(_arrivals_from(server.events)) + b"\n")
+                out.flush()
+            elif command.startswith(b"events "):
+                kinds = set(command[7:].decode().split(","))
+                rows = [
+                    (e.t_ns, e.kind, e.name, e.conn_id, e.detail, e.text)
+                    for e in server.events.snapshot()
+                    if e.kind in kinds
+                ]
+                out.write(orjson.dumps(rows) + b"\n")
+                out.flush()
+            elif command.startswith(b"list "):
+                server.dispatch(server.engine.list_pair(command[5:].decode()))
+                out.write(b"{}\n")
                 out.flush()
             elif command in (b"stop", b""):  # b"": the parent went away
                 with contextlib.suppress(BrokenPipeError):

@@ -72,7 +72,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_record(args: argparse.Namespace) -> int:
     from sniper.replay.recorder import main_record
 
-    return main_record(args.config, args.out)
+    return main_record(args.config, args.out, duration_s=args.duration_s)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("record", _cmd_record, "record raw market data with receive timestamps")
     p.add_argument("--config", required=True, metavar="FILE")
     p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--duration-s", type=float, default=None, help="stop after this long")
 
     p = add("replay", _cmd_replay, "dry-run a recording through the pipeline; write a report")
     p.add_argument("file", metavar="FILE")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sniper.app.clock import Clock
 from sniper.app.journal import Journal
 from sniper.config import Config
+from sniper.errors import ConfigError
 from sniper.ops.health import CheckResult, HealthServer, directory_writable, within_limit
 from sniper.ops.metrics import LatencyStage, Metrics, OrderOutcome
 from sniper.ops.notify import Notifier, build_notifier
@@ -106,13 +107,40 @@ class Operations:
         ok = journal is not None and journal.writable()
         return CheckResult(ok, "journal writable" if ok else "journal NOT writable")
 
+    def sample_edges(self, metrics: Metrics) -> None:
+        """Copy the edges' own counters into the metrics (run at every scrape).
+
+        Reconnects: the sum over every connection that reports ``statistics().reconnects``.
+        Rate-limit headroom: the last ``X-Gate-RateLimit-Requests-Remain`` per REST endpoint.
+        """
+        daemon = self._daemon
+        extra: dict[str, Any] = getattr(getattr(daemon, "edges", None), "extra", None) or {}
+        reconnects = 0
+        for part in extra.values():
+            statistics = getattr(part, "statistics", None)
+            count = getattr(statistics(), "reconnects", None) if callable(statistics) else None
+            if isinstance(count, int):
+                reconnects += count
+            limits = getattr(part, "last_rate_limit", None)
+            if isinstance(limits, dict):
+                for endpoint, limit in limits.items():
+                    remaining = getattr(limit, "remaining", None)
+                    if isinstance(remaining, int):
+                        metrics.set_rate_limit_remaining(str(endpoint), remaining)
+        metrics.set_ws_reconnects(reconnects)
+
     async def start(self, daemon: Daemon, journal: Journal) -> None:
+        """Serve health/metrics (if configured), start notifications and the watchdog task.
+
+        An endpoint that cannot be bound is a :class:`ConfigError` naming ``health.port``
+        (nothing else has been started then).
+        """
         self._daemon = daemon
         self._journal = journal
-        self.notifier.start()
+        self.metrics.before_render(self.sample_edges)
         health = self.config.health
         if health.port is not None:
-            self.health = HealthServer(
+            server = HealthServer(
                 host=health.host,
                 port=health.port,
                 metrics=self.metrics,
@@ -123,7 +151,15 @@ class Operations:
                     "state_dir": directory_writable(self.config.state_dir),
                 },
             )
-            await self.health.start()
+            try:
+                await server.start()
+            except OSError as exc:
+                raise ConfigError(
+                    "health.port",
+                    f"cannot listen on {health.host}:{health.port}: {exc.strerror or exc}",
+                ) from None
+            self.health = server
+        self.notifier.start()
         self.watchdog = Watchdog(self.sd, lambda: self.market_fresh().ok and self.journal_ok().ok)
         self._tasks.append(asyncio.get_running_loop().create_task(self._ready(daemon)))
 

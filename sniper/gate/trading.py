@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import operator
 import secrets
 import time
 from collections import deque
@@ -119,12 +120,12 @@ class PreparedWsOrder:
         "_amount_text",
         "_future",
         "_mask",
-        "_parts",
+        "_pick",
         "_price",
         "_price_text",
         "_second",
         "_second_text",
-        "_slots",
+        "_template",
         "fired",
         "req_id",
         "request",
@@ -144,8 +145,10 @@ class PreparedWsOrder:
         self.request = request
         self.req_id = req_id
         self.ttl_ms = ttl_ms
-        self._parts = parts
-        self._slots = slots
+        # The frame with each slot as ``%s`` (literal ``%`` doubled); ``_pick`` orders the
+        # slot values as they occur in the frame (at least time and amount: always a tuple).
+        self._template = b"%s".join(part.replace(b"%", b"%%") for part in parts)
+        self._pick = operator.itemgetter(*slots)
         self._mask = mask if mask is not None else secrets.token_bytes(4)
         self.fired = False
         self.timing = WsOrderTiming(req_id=req_id, text=request.text)
@@ -159,29 +162,21 @@ class PreparedWsOrder:
 
     def render(self, time_s: float, price: Decimal | None, amount: Decimal) -> bytes:
         """The request JSON for these values (``time_s`` is Gate's time, fractional seconds)."""
-        values: list[bytes] = [b""] * 4
         second = int(time_s)
         if second != self._second:
             self._second_text = str(second).encode()
             self._second = second
-        values[_SLOT_TIME] = self._second_text
-        if self.ttl_ms is not None:
-            values[_SLOT_EXPTIME] = str(int(time_s * 1000) + self.ttl_ms).encode()
-        if price is not None:
-            if price != self._price:
-                self._price_text = format_decimal(price).encode()
-                self._price = price
-            values[_SLOT_PRICE] = self._price_text
+        exptime = b"" if self.ttl_ms is None else str(int(time_s * 1000) + self.ttl_ms).encode()
+        if price is not None and price != self._price:
+            self._price_text = format_decimal(price).encode()
+            self._price = price
         if amount != self._amount:
             self._amount_text = format_decimal(amount).encode()
             self._amount = amount
-        values[_SLOT_AMOUNT] = self._amount_text
-        parts = self._parts
-        out = [parts[0]]
-        for index, slot in enumerate(self._slots):
-            out.append(values[slot])
-            out.append(parts[index + 1])
-        return b"".join(out)
+        # One C-level bytes formatting instead of a Python join loop (~4x cheaper).
+        values = (self._second_text, exptime, self._price_text, self._amount_text)
+        rendered: bytes = self._template % self._pick(values)
+        return rendered
 
     def frame(self, time_s: float, price: Decimal | None, amount: Decimal) -> bytes:
         """The complete masked WebSocket frame of :meth:`render`'s request (ready to write)."""

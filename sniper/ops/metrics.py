@@ -10,6 +10,8 @@ so an observation is a dictionary lookup and a histogram update.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
 from typing import Final
@@ -111,6 +113,14 @@ class Metrics:
         # Resolve label children once: stages and outcomes also show up as 0 before first use.
         self._stages = {stage: self.latency.labels(stage.value) for stage in LatencyStage}
         self._outcomes = {outcome: self.orders.labels(outcome.value) for outcome in OrderOutcome}
+        self._before_render: list[Callable[[Metrics], None]] = []
+        self._reconnects_seen = 0
+
+    def before_render(self, refresh: Callable[[Metrics], None]) -> None:
+        """Call ``refresh(self)`` before every :meth:`render`: values sampled from other
+        objects' counters (reconnects, rate-limit headers) are exact at scrape time and cost
+        nothing between scrapes. A failing ``refresh`` is skipped, never breaks a scrape."""
+        self._before_render.append(refresh)
 
     def observe_latency_s(self, stage: LatencyStage, seconds: float) -> None:
         """Record one latency sample for ``stage``."""
@@ -132,6 +142,13 @@ class Metrics:
         """Count one WebSocket reconnection."""
         self.ws_reconnects.inc()
 
+    def set_ws_reconnects(self, total: int) -> None:
+        """Raise ``ws_reconnects_total`` to ``total`` (a sum of the connections' own counters;
+        a smaller total, e.g. from a connection that was replaced, never lowers the counter)."""
+        if total > self._reconnects_seen:
+            self.ws_reconnects.inc(total - self._reconnects_seen)
+            self._reconnects_seen = total
+
     def notification_dropped(self, n: int = 1) -> None:
         """Count dropped notifications."""
         self.notifications_dropped.inc(n)
@@ -150,4 +167,7 @@ class Metrics:
 
     def render(self) -> bytes:
         """The text exposition of every metric (``CONTENT_TYPE``)."""
+        for refresh in self._before_render:
+            with contextlib.suppress(Exception):
+                refresh(self)
         return generate_latest(self.registry)

@@ -46,7 +46,7 @@ META_BOOK_PREFIX: Final = "order_book:"
 DEFAULT_MAX_PART_BYTES: Final = 64 * 1024 * 1024
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
-_CHUNK: Final = 1 << 20
+_CHUNK: Final = 1 << 18
 _MAX_HEADER_LINE: Final = 256
 _MAX_PAYLOAD: Final = 64 * 1024 * 1024
 
@@ -201,37 +201,56 @@ class RecordingWriter:
 
 
 def _decompressed_chunks(path: Path) -> Iterator[bytes]:
-    """The decompressed bytes of one part, chunk by chunk; decompression errors name the part
-    and the decompressed offset reached."""
+    """The decompressed bytes of one part, as they come out of the decompressor (so a cut-off
+    file still yields everything before the cut); errors name the offsets reached."""
     try:
         raw = path.open("rb")
     except OSError as exc:
         raise RecordingError(path, None, f"cannot open: {exc.strerror or exc}") from exc
     with raw:
-        magic = raw.read(4)
+        head = raw.read(4)
         raw.seek(0)
-        reader: Any
-        if magic.startswith(_GZIP_MAGIC):
-            reader = gzip.GzipFile(fileobj=raw, mode="rb")
-        elif magic == _ZSTD_MAGIC:
-            reader = _zstd().ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        if head.startswith(_GZIP_MAGIC):
+            new_decompressor: Any = lambda: zlib.decompressobj(wbits=31)  # noqa: E731
+            errors: tuple[type[Exception], ...] = (zlib.error,)
+        elif head == _ZSTD_MAGIC:
+            zstd = _zstd()
+            new_decompressor = zstd.ZstdDecompressor().decompressobj
+            errors = (zstd.ZstdError,)
         else:
-            reader = raw  # uncompressed (tests, hand-made files)
-        done = 0
+            new_decompressor = None  # uncompressed (tests, hand-made files)
+            errors = ()
+        done = 0  # decompressed bytes yielded
+        read = 0  # compressed bytes consumed
+        decomp = new_decompressor() if new_decompressor is not None else None
         while True:
-            try:
-                chunk = reader.read(_CHUNK)
-            except EOFError as exc:
-                raise RecordingError(
-                    path, done, "truncated: the compressed stream ends before its end marker "
-                    f"(compressed file is {raw.tell()} bytes; the copy was cut short)"
-                ) from exc
-            except (OSError, zlib.error, ValueError) as exc:
-                raise RecordingError(path, done, f"corrupt compressed data: {exc}") from exc
+            chunk = raw.read(_CHUNK)
             if not chunk:
-                return
-            done += len(chunk)
-            yield chunk
+                break
+            read += len(chunk)
+            if decomp is None:
+                done += len(chunk)
+                yield chunk
+                continue
+            while chunk:
+                try:
+                    out = decomp.decompress(chunk)
+                except errors as exc:
+                    raise RecordingError(
+                        path, done, f"corrupt compressed data near compressed byte {read}: "
+                        f"{exc}") from exc
+                if out:
+                    done += len(out)
+                    yield out
+                chunk = b""
+                if getattr(decomp, "eof", False):
+                    chunk = decomp.unused_data  # another gzip member / zstd frame follows
+                    if chunk:
+                        decomp = new_decompressor()
+        if decomp is not None and not getattr(decomp, "eof", True):
+            raise RecordingError(
+                path, done, f"truncated: the compressed stream ends at compressed byte {read} "
+                "before its end marker (the copy was cut short)")
 
 
 def read_header(path: Path | str) -> dict[str, Any]:
@@ -343,8 +362,18 @@ def _parse_header(path: Path, line: bytes) -> dict[str, Any]:
     return header
 
 
+_KIND_BYTES: Final = {k.encode(): k for k in KINDS}
+
+
 def _parse_record_head(path: Path, line: bytes, offset: int,
                        count: int) -> tuple[str, int, int, int, str]:
+    try:  # the common case, checked once; any doubt goes to the precise checks below
+        k, m, w, n, meta = line.split(b" ")
+        kind, size = _KIND_BYTES[k], int(n)
+        if 0 <= size <= _MAX_PAYLOAD:
+            return kind, int(m), int(w), size, meta.decode()
+    except (ValueError, KeyError, UnicodeDecodeError):
+        pass
     fields = line.split(b" ")
     if len(fields) != 5:
         raise RecordingError(path, offset, "corrupt record header", record=count)

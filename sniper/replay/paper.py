@@ -263,6 +263,14 @@ class PaperExchange:
             if order.side == "sell" and order.price is not None and bid[0] >= order.price:
                 self._fill_resting(order)
 
+    def fills(self) -> tuple[Fill, ...]:
+        """Every paper trade so far, oldest first."""
+        return tuple(self._fills)
+
+    def orders(self) -> tuple[Order, ...]:
+        """Every paper order so far (current state), oldest first."""
+        return tuple(o.snapshot() for o in self._orders.values())
+
     def statistics(self) -> PaperStatistics:
         """Counters since construction."""
         return PaperStatistics(orders=len(self._orders), rejected=self._rejected,

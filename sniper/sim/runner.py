@@ -62,7 +62,7 @@ def describe(
             f"  API secret    {secret}",
             f"  Balances      {funds or 'none'}",
             "Point a config at it:",
-            f"  exchange: {{rest_url: {urls.rest}, ws_url: {urls.ws}}}",
+            f"  exchange: {{rest_url: {urls.rest}, ws_url: {urls.ws}, ann_ws_url: {urls.ann}}}",
             "or the official SDK: gate_api.Configuration(host=REST_URL, key=KEY, secret=SECRET)",
             "Ctrl-C stops it.",
         ]

@@ -197,9 +197,7 @@ class Scenario:
 def _scaled_lead(listing: Listing, factor: float) -> float | None:
     if listing.announce_lead_s is None:
         return None
-    return max(
-        listing.announce_lead_s * factor, listing.opens_after_s * factor + ANNOUNCE_MARGIN_S
-    )
+    return max(listing.announce_lead_s * factor, listing.opens_after_s * factor + ANNOUNCE_MARGIN_S)
 
 
 def list_scenarios() -> list[str]:

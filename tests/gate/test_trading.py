@@ -29,7 +29,7 @@ from sniper.errors import (
     TransientError,
 )
 from sniper.gate.ports import OrderGateway
-from sniper.gate.trading import GateWsTrader
+from sniper.gate.trading import GateWsTrader, PreparedWsOrder
 from sniper.gate.wsconn import client_text_frame
 from tests.gate.wsserver import (
     ACK_ONLY,
@@ -475,3 +475,8 @@ def test_render_caches_do_not_leak_between_values() -> None:
         (101, "102000", "0.06", "2"),
         (101, "102000", "0.05", "1"),
     ]
+
+
+def test_render_keeps_literal_percent_signs_of_the_template() -> None:
+    prepared = PreparedWsOrder(BUY, "r%1", (b'{"t%":', b',"a%s":"', b'"}'), (0, 3), None)
+    assert prepared.render(12.5, None, Decimal("5")) == b'{"t%":12,"a%s":"5"}'

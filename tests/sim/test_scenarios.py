@@ -7,6 +7,7 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
 import pytest
+
 from sniper.errors import ConfigError
 from sniper.sim.engine import Announced, PairListed, SimEngine, SimEvent
 from sniper.sim.matching import quantize_down
@@ -73,7 +74,8 @@ def test_scaling_multiplies_every_time() -> None:
     assert b.appear_at_s == pytest.approx(a.appear_at_s * 0.1)
     assert b.opens_after_s == pytest.approx(a.opens_after_s * 0.1)
     # 0.5 s would let the announcement fall after the pair (the open rounds to whole seconds).
-    assert (a.announce_lead_s, b.announce_lead_s) == (5.0, pytest.approx(0.4 + 1.0))
+    assert a.announce_lead_s == 5.0
+    assert b.announce_lead_s == pytest.approx(0.4 + 1.0)
     slow = load_scenario("new_listing", time_scale=2).listings[0]
     assert slow.announce_lead_s == pytest.approx(10.0)
     assert b.requote_every_s == pytest.approx(a.requote_every_s * 0.1)
@@ -224,7 +226,9 @@ def test_announcement_comes_before_the_pair_appears(name: str, time_scale: float
         ]
         for listing in scenario.listings:
             base = listing.rules.base
-            announced = [i for i, (kind, what) in enumerate(order) if kind == "ann" and base in what]
+            announced = [
+                i for i, (kind, what) in enumerate(order) if kind == "ann" and base in what
+            ]
             listed = order.index(("pair", base))
             assert announced, (name, phase_ms)
             assert announced[0] < listed, (name, time_scale, phase_ms, order)
