@@ -30,7 +30,7 @@ def journal_run_id(journal: Journal) -> str:
 def build_edges(config: Config, *, dry_run: bool, clock: Clock) -> Edges:
     """The mode is chosen here and nowhere below."""
     if dry_run:
-        from sniper.replay.paper import build_paper_edges  # type: ignore[import-not-found]
+        from sniper.replay.paper import build_paper_edges
 
         edges: Edges = build_paper_edges(config, clock)  # loads no secret, signs nothing
         return edges
