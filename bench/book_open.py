@@ -98,16 +98,21 @@ def plan(settings: Settings, tag: str) -> _Plan:
             pair = f"D{tag}{len(daemon_pairs):03d}_USDT"
             daemon_pairs.append(pair)
             items.append(
-                listing(pair, appear_at_s=appear_s, opens_after_s=OPENS_AFTER_S,
-                        mm_delay_s=mm_delay_s)
+                listing(
+                    pair, appear_at_s=appear_s, opens_after_s=OPENS_AFTER_S, mm_delay_s=mm_delay_s
+                )
             )
         else:
             pair = f"B{tag}{len(baseline_pairs):03d}_USDC"
             baseline_pairs.append(pair)
             # present from the start (so in the daemon's baseline), opening in the same second
             items.append(
-                listing(pair, appear_at_s=0.0, opens_after_s=appear_s + OPENS_AFTER_S,
-                        mm_delay_s=mm_delay_s)
+                listing(
+                    pair,
+                    appear_at_s=0.0,
+                    opens_after_s=appear_s + OPENS_AFTER_S,
+                    mm_delay_s=mm_delay_s,
+                )
             )
     groups = math.ceil(total / settings.per_second)
     duration_s = FIRST_GROUP_S + groups + OPENS_AFTER_S + 2.0
@@ -120,16 +125,30 @@ async def _start_baseline(
     sim: ChildProcessSim, credentials: Any, orders: dict[str, str], settings: Settings
 ) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.rawclient",
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO_ROOT,
+        sys.executable,
+        "-m",
+        "bench.rawclient",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=REPO_ROOT,
     )
     assert proc.stdin is not None
     assert proc.stdout is not None
-    proc.stdin.write(orjson.dumps({
-        "ws_url": sim.ws_url, "key": credentials.key, "secret": credentials.secret,
-        "orders": orders, "price": "0.5", "amount": "10",  # 5 USDC, under the ask: no fill
-        "cpu": settings.client_cpu, "uvloop": settings.uvloop,
-    }) + b"\n")
+    proc.stdin.write(
+        orjson.dumps(
+            {
+                "ws_url": sim.ws_url,
+                "key": credentials.key,
+                "secret": credentials.secret,
+                "orders": orders,
+                "price": "0.5",
+                "amount": "10",  # 5 USDC, under the ask: no fill
+                "cpu": settings.client_cpu,
+                "uvloop": settings.uvloop,
+            }
+        )
+        + b"\n"
+    )
     await proc.stdin.drain()
     line = await asyncio.wait_for(proc.stdout.readline(), 30)
     if b"ready" not in line:
@@ -167,7 +186,10 @@ async def _one_run(settings: Settings, run_index: int) -> dict[str, list[int]]:
     baseline_texts = {p: f"t-bl{tag}{i}" for i, p in enumerate(the_plan.baseline_pairs)}
     with scenario_file(the_plan.scenario) as path, tempfile.TemporaryDirectory() as state:
         sim = await ChildProcessSim.start(
-            str(path), credentials, settings.server_cpu, settings.uvloop,
+            str(path),
+            credentials,
+            settings.server_cpu,
+            settings.uvloop,
             spin=settings.hot_server,
         )
         baseline = None
@@ -189,22 +211,34 @@ async def _one_run(settings: Settings, run_index: int) -> dict[str, list[int]]:
     pair_of_text = {text: pair for pair, text in baseline_texts.items()}
     assert running is not None
     for pair, session in running.daemon.sessions.items():
-        pair_of_text.update({text: pair for text in session.buy_texts})
+        pair_of_text.update(dict.fromkeys(session.buy_texts, pair))
     frames = first_book_frames(rows)
     orders = first_orders(rows, pair_of_text)
-    out: dict[str, list[int]] = {"daemon": [], "raw_baseline": [], "missed_daemon": [],
-                                 "missed_baseline": []}
+    out: dict[str, list[int]] = {
+        "daemon": [],
+        "raw_baseline": [],
+        "missed_daemon": [],
+        "missed_baseline": [],
+    }
     out.update({part: [] for part in SPLIT})
     for pair, session in running.daemon.sessions.items():
         t0, t1 = frames.get(pair), orders.get(pair)
         stamps = session.latencies[0] if session.latencies else {}
-        points = (t0, stamps.get("recv_ns"), stamps.get("decision_ns"), stamps.get("written_ns"),
-                  t1)
-        if all(points):
-            for (part, _), start, end in zip(SPLIT.items(), points, points[1:], strict=False):
+        points = [
+            t0,
+            stamps.get("recv_ns"),
+            stamps.get("decision_ns"),
+            stamps.get("written_ns"),
+            t1,
+        ]
+        known = [int(p) for p in points if p]
+        if len(known) == len(points):
+            for part, start, end in zip(SPLIT, known, known[1:], strict=False):
                 out[part].append(end - start)
-    for side, pairs in (("daemon", the_plan.daemon_pairs),
-                        ("raw_baseline", the_plan.baseline_pairs)):
+    for side, pairs in (
+        ("daemon", the_plan.daemon_pairs),
+        ("raw_baseline", the_plan.baseline_pairs),
+    ):
         for pair in pairs:
             t0, t1 = frames.get(pair), orders.get(pair)
             if t0 is None or t1 is None:
@@ -238,9 +272,9 @@ async def run(settings: Settings) -> BenchResult:
     ours = stats["daemon"]
     descriptions = {
         "daemon": "ours: the whole daemon (poll -> arm -> BookFeed -> entry -> "
-                  "GateWsTrader.fire_nowait), live edges, in the benchmark process",
+        "GateWsTrader.fire_nowait), live edges, in the benchmark process",
         "raw_baseline": "baseline: websockets recv + orjson.loads + pre-built masked order "
-                        "frame, transport.write (bench/rawclient.py, own process)",
+        "frame, transport.write (bench/rawclient.py, own process)",
     }
     variants = tuple(
         VariantResult(
@@ -248,30 +282,43 @@ async def run(settings: Settings) -> BenchResult:
             description=descriptions[side],
             stats=stats[side],
             errors=missed[side],
-            ratios={"vs_baseline": ratio(stats[side].p50_us, base),
-                    "p99_vs_p50": ratio(stats[side].p99_us, stats[side].p50_us)},
+            ratios={
+                "vs_baseline": ratio(stats[side].p50_us, base),
+                "p99_vs_p50": ratio(stats[side].p99_us, stats[side].p50_us),
+            },
         )
         for side in ("raw_baseline", "daemon")
     )
     variants += tuple(
-        VariantResult(name=f"daemon: {SPLIT[part]}", description=f"part of `daemon`: {SPLIT[part]}",
-                      stats=LatencyStats.from_ns(split[part]))
+        VariantResult(
+            name=f"daemon: {SPLIT[part]}",
+            description=f"part of `daemon`: {SPLIT[part]}",
+            stats=LatencyStats.from_ns(split[part]),
+        )
         for part in SPLIT
     )
     r50 = ratio(ours.p50_us, base)
     r99 = ratio(ours.p99_us, ours.p50_us)
     targets = (
-        TargetCheck("daemon p50 vs raw baseline p50", f"<= {BASELINE_RATIO_MAX}x",
-                    _fmt(r50), None if math.isnan(r50) else r50 <= BASELINE_RATIO_MAX),
-        TargetCheck("daemon p99 vs its own p50", f"<= {TAIL_RATIO_MAX}x",
-                    _fmt(r99), None if math.isnan(r99) else r99 <= TAIL_RATIO_MAX),
+        TargetCheck(
+            "daemon p50 vs raw baseline p50",
+            f"<= {BASELINE_RATIO_MAX}x",
+            _fmt(r50),
+            None if math.isnan(r50) else r50 <= BASELINE_RATIO_MAX,
+        ),
+        TargetCheck(
+            "daemon p99 vs its own p50",
+            f"<= {TAIL_RATIO_MAX}x",
+            _fmt(r99),
+            None if math.isnan(r99) else r99 <= TAIL_RATIO_MAX,
+        ),
     )
     setup = {
         "runs": settings.runs,
         "book_openings_per_side_per_run": settings.listings,
         "openings_per_second": settings.per_second,
         "simulator": f"child process pinned to CPU {settings.server_cpu}, loop "
-                     f"{'spinning' if settings.hot_server else 'idle between events'}",
+        f"{'spinning' if settings.hot_server else 'idle between events'}",
         "client": f"daemon and baseline both pinned to CPU {settings.client_cpu}",
         "event_loop": "uvloop" if settings.uvloop else "asyncio",
         "p50_us_per_run": per_run,

@@ -220,9 +220,10 @@ def _jsonable(value: Any) -> Any:
 
 def results_document(results: Sequence[BenchResult], meta: dict[str, Any]) -> dict[str, Any]:
     """The machine-readable results: ``meta`` plus one entry per benchmark."""
-    return _jsonable(
+    document: dict[str, Any] = _jsonable(
         {"meta": meta, "benchmarks": {result.name: asdict(result) for result in results}}
     )
+    return document
 
 
 def write_results(

@@ -53,8 +53,7 @@ class Settings:
 async def _one_run(settings: Settings, run_index: int) -> tuple[list[int], int]:
     tag = f"{run_index}{secrets.token_hex(1)}".upper()[:2]
     appear = {
-        f"N{tag}{i:03d}_USDT": FIRST_APPEAR_S + i * settings.gap_s
-        for i in range(settings.listings)
+        f"N{tag}{i:03d}_USDT": FIRST_APPEAR_S + i * settings.gap_s for i in range(settings.listings)
     }
     raw = scenario_dict(
         "detection",
@@ -83,7 +82,8 @@ async def _one_run(settings: Settings, run_index: int) -> tuple[list[int], int]:
     if lost:
         print(f"detection: never armed: {lost}")
     samples = [
-        armed[pair] - (sim.clock_t0_ns + int(at * 1e9)) for pair, at in appear.items()
+        armed[pair] - (sim.clock_t0_ns + int(at * 1e9))
+        for pair, at in appear.items()
         if pair in armed
     ]
     return samples, settings.listings - len(samples)
@@ -104,16 +104,24 @@ async def run(settings: Settings) -> BenchResult:
     variant = VariantResult(
         name="daemon",
         description=f"appear -> armed (poll interval {POLL_INTERVAL_S * 1000:.0f} ms, "
-                    "REST poll + tracker + journal + book subscription acknowledged)",
+        "REST poll + tracker + journal + book subscription acknowledged)",
         stats=stats,
         errors=missed,
         extra_us={"max": stats.max_us},
     )
     targets = (
-        TargetCheck("detection, worst case", f"<= {limit_ms:.0f} ms", _ms(worst_ms),
-                    None if math.isnan(worst_ms) else worst_ms <= limit_ms and missed == 0),
-        TargetCheck("detection, p99", f"<= {limit_ms:.0f} ms", _ms(p99_ms),
-                    None if math.isnan(p99_ms) else p99_ms <= limit_ms),
+        TargetCheck(
+            "detection, worst case",
+            f"<= {limit_ms:.0f} ms",
+            _ms(worst_ms),
+            None if math.isnan(worst_ms) else worst_ms <= limit_ms and missed == 0,
+        ),
+        TargetCheck(
+            "detection, p99",
+            f"<= {limit_ms:.0f} ms",
+            _ms(p99_ms),
+            None if math.isnan(p99_ms) else p99_ms <= limit_ms,
+        ),
     )
     return BenchResult(
         name=NAME,

@@ -120,9 +120,18 @@ async def _one_run(settings: Settings, run_index: int) -> _Run:
         try:
             spawn_ns = time.monotonic_ns()
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "sniper", "run", "--config", str(config_path),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                cwd=REPO_ROOT, env=env, limit=1 << 20,
+                sys.executable,
+                "-m",
+                "sniper",
+                "run",
+                "--config",
+                str(config_path),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                cwd=REPO_ROOT,
+                env=env,
+                limit=1 << 20,
             )
             assert proc.stderr is not None
             ready_ns = await _lines_until(proc.stderr, "baseline", 1, 20)
@@ -158,21 +167,35 @@ async def run(settings: Settings) -> BenchResult:
     peak_mib = max(r.peak_kib for r in runs) / 1024
     bad_exits = sum(1 for r in runs if r.exit_code != 0)
     variants = (
-        VariantResult("start-up to ready", "spawn -> `baseline` logged (connections up, "
-                      "logged in, first snapshot taken)", ready, bad_exits),
-        VariantResult(f"start-up to armed on {settings.listings}",
-                      f"spawn -> last `armed` logged; {settings.listings} pairs listed the "
-                      "moment it was ready (includes up to one poll interval)", armed, bad_exits,
-                      extra_us={"rss": rss_mib, "peak": peak_mib}),
+        VariantResult(
+            "start-up to ready",
+            "spawn -> `baseline` logged (connections up, logged in, first snapshot taken)",
+            ready,
+            bad_exits,
+        ),
+        VariantResult(
+            f"start-up to armed on {settings.listings}",
+            f"spawn -> last `armed` logged; {settings.listings} pairs listed the "
+            "moment it was ready (includes up to one poll interval)",
+            armed,
+            bad_exits,
+            extra_us={"rss": rss_mib, "peak": peak_mib},
+        ),
     )
     armed_s = armed.max_us / 1e6
     targets = (
-        TargetCheck(f"RSS armed on {settings.listings} listings (worst run)",
-                    f"<= {RSS_MAX_MIB:.0f} MiB", f"{rss_mib:.1f} MiB (peak {peak_mib:.1f})",
-                    rss_mib <= RSS_MAX_MIB if rss_mib else None),
-        TargetCheck("start-up to armed (worst run)", f"<= {STARTUP_MAX_S:.0f} s",
-                    "n/a" if math.isnan(armed_s) else f"{armed_s:.2f} s",
-                    None if math.isnan(armed_s) else armed_s <= STARTUP_MAX_S),
+        TargetCheck(
+            f"RSS armed on {settings.listings} listings (worst run)",
+            f"<= {RSS_MAX_MIB:.0f} MiB",
+            f"{rss_mib:.1f} MiB (peak {peak_mib:.1f})",
+            rss_mib <= RSS_MAX_MIB if rss_mib else None,
+        ),
+        TargetCheck(
+            "start-up to armed (worst run)",
+            f"<= {STARTUP_MAX_S:.0f} s",
+            "n/a" if math.isnan(armed_s) else f"{armed_s:.2f} s",
+            None if math.isnan(armed_s) else armed_s <= STARTUP_MAX_S,
+        ),
     )
     return BenchResult(
         name=NAME,
@@ -186,8 +209,13 @@ async def run(settings: Settings) -> BenchResult:
             "listings_armed": settings.listings,
             "settle_s": settings.settle_s,
             "per_run": [
-                {"ready_ms": r.ready_ns / 1e6, "armed_ms": r.armed_ns / 1e6,
-                 "rss_kib": r.rss_kib, "peak_kib": r.peak_kib, "exit_code": r.exit_code}
+                {
+                    "ready_ms": r.ready_ns / 1e6,
+                    "armed_ms": r.armed_ns / 1e6,
+                    "rss_kib": r.rss_kib,
+                    "peak_kib": r.peak_kib,
+                    "exit_code": r.exit_code,
+                }
                 for r in runs
             ],
         },

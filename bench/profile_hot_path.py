@@ -113,10 +113,10 @@ async def _split(orders: int) -> str:
     await floor.open()
     await direct.open()
     await framed.open()
-    ours_clock = _WriteClock(ours._trader._conn._ws)  # type: ignore[union-attr]
-    floor_clock = _WriteClock(floor._ws)  # type: ignore[union-attr]
-    direct_clock = _WriteClock(direct._ws)  # type: ignore[union-attr]
-    framed_clock = _WriteClock(framed._ws)  # type: ignore[union-attr]
+    ours_clock = _WriteClock(ours._trader._conn._ws)
+    floor_clock = _WriteClock(floor._ws)
+    direct_clock = _WriteClock(direct._ws)
+    framed_clock = _WriteClock(framed._ws)
     tag = secrets.token_hex(2)
     rows: list[tuple[str, str, int, int]] = []
     for i in range(orders + 50):
@@ -167,7 +167,7 @@ async def _profile(orders: int) -> str:
     profiler = cProfile.Profile()
     trader = ours._trader
     # Profile only decision -> write: arm outside, and stop the moment bytes reach the socket.
-    _WriteClock(trader._conn._ws, profiler.disable)  # type: ignore[union-attr]
+    _WriteClock(trader._conn._ws, profiler.disable)
     for i in range(orders):
         ours.arm(f"t-q{tag}-{i}", PRICE, AMOUNT)
         prepared = ours._prepared

@@ -115,7 +115,10 @@ async def _main(settings: dict[str, Any]) -> None:
         raise RuntimeError(f"baseline login refused: {reply}")
     for index, pair in enumerate(sorted(settings["orders"])):
         request = encode_ws_request(
-            CH_BOOK_UPDATE, "subscribe", book_update_payload(pair), time_s=int(time.time()),
+            CH_BOOK_UPDATE,
+            "subscribe",
+            book_update_payload(pair),
+            time_s=int(time.time()),
             id=index,
         )
         await book.send(request, text=True)

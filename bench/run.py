@@ -2,8 +2,7 @@
 
 Runs every benchmark in :data:`BENCHMARKS`, prints the markdown table, and writes
 ``bench/results/latest.json`` and ``bench/results/latest.md``. A benchmark is a module with a
-``Settings`` dataclass and ``main_sync(settings) -> BenchResult``; the whole-daemon benchmarks
-(book-open, detection, footprint, replay) plug in the same way when the daemon lands.
+``Settings`` dataclass and ``main_sync(settings) -> BenchResult``.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import structlog
 
-from bench import decision_to_exchange
+from bench import book_open, decision_to_exchange, detection, footprint, replay_throughput
 from bench.common import RESULTS_DIR, BenchResult, machine_info, render_markdown, write_results
 from bench.simproc import pin_to_cpu
 
@@ -49,11 +48,58 @@ def _decision_to_exchange(args: argparse.Namespace, *, hot_server: bool = True) 
     return decision_to_exchange.main_sync(settings)
 
 
+def _pins(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    return (None if args.no_pin else 0), (None if args.no_pin else 1)
+
+
+def _book_open(args: argparse.Namespace) -> BenchResult:
+    client, server = _pins(args)
+    settings = book_open.Settings(
+        listings=args.rounds or (10 if args.quick else 40),
+        runs=args.runs or (1 if args.quick else 2),
+        client_cpu=client,
+        server_cpu=server,
+        uvloop=args.loop == "uvloop",
+    )
+    return book_open.main_sync(settings)
+
+
+def _detection(args: argparse.Namespace) -> BenchResult:
+    client, server = _pins(args)
+    settings = detection.Settings(
+        listings=min(98, args.rounds or (10 if args.quick else 40)),
+        runs=args.runs or 1,
+        client_cpu=client,
+        server_cpu=server,
+        uvloop=args.loop == "uvloop",
+    )
+    return detection.main_sync(settings)
+
+
+def _footprint(args: argparse.Namespace) -> BenchResult:
+    _, server = _pins(args)
+    return footprint.main_sync(
+        footprint.Settings(runs=args.runs or (1 if args.quick else 3), server_cpu=server)
+    )
+
+
+def _replay(args: argparse.Namespace) -> BenchResult:
+    settings = replay_throughput.Settings(
+        record_s=3.0 if args.quick else 10.0, runs=args.runs or (2 if args.quick else 3)
+    )
+    return replay_throughput.main_sync(settings)
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], BenchResult]] = {
     decision_to_exchange.NAME: _decision_to_exchange,
     decision_to_exchange.NAME_IDLE_SIM: lambda args: _decision_to_exchange(args, hot_server=False),
+    book_open.NAME: _book_open,
+    detection.NAME: _detection,
+    footprint.NAME: _footprint,
+    replay_throughput.NAME: _replay,
 }
-"""Name -> runner. Add the daemon benchmarks here."""
+"""Name -> runner (``--bench NAME[,NAME]`` selects; ``--rounds`` is the number of listings
+for book_open and detection)."""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

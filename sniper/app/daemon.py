@@ -111,7 +111,7 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         for session in self.sessions.values():
-            session.stop_buying("shutdown")
+            session.pause_buying()  # not stop_buying: a restart must still buy a pending listing
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

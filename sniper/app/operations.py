@@ -38,6 +38,8 @@ NOTIFY_KINDS = frozenset(
     }
 )
 MAX_SKEW_MS = 5_000
+STATUS_EVERY_S = 1.0
+"""How often the systemd STATUS= line is refreshed (sent only when its text changed)."""
 
 
 class Operations:
@@ -59,13 +61,16 @@ class Operations:
         self._journal: Journal | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.pnl = Decimal(0)
+        self._baseline_ms = 0  # the start-up pair list counts as the first successful poll
 
     # -- the observer --------------------------------------------------------------------------
 
     def observe(self, kind: str, data: dict[str, Any]) -> None:
         """The daemon's observer: metrics always, notifications for the important facts."""
         m = self.metrics
-        if kind == "listing":
+        if kind == "baseline":
+            self._baseline_ms = self.clock.wall_ms()
+        elif kind == "listing":
             m.listing_seen()
         elif kind == "buy_sent":
             stamps = data.get("latency") or {}
@@ -95,12 +100,34 @@ class Operations:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def market_fresh(self) -> CheckResult:
+        """Fresh while the last successful pair-list poll (or the start-up baseline) is at most
+        max(5 s, 20 poll intervals) old."""
         daemon = self._daemon
-        if daemon is None or not daemon.stats.last_poll_ms:
+        last_ms = max(daemon.stats.last_poll_ms if daemon is not None else 0, self._baseline_ms)
+        if not last_ms:
             return CheckResult(False, "no successful poll yet")
-        age_s = (self.clock.wall_ms() - daemon.stats.last_poll_ms) / 1000
+        age_s = (self.clock.wall_ms() - last_ms) / 1000
         limit_s = max(5.0, 20 * self.config.listing.poll_interval_s)
         return CheckResult(age_s <= limit_s, f"last pair-list poll {age_s:.1f} s ago")
+
+    def kill_switch(self) -> CheckResult:
+        """Informational (never fails): whether ``sniper halt`` is in force."""
+        halted = bool(getattr(self._daemon, "halted", False))
+        return CheckResult(True, "HALTED: not arming or firing" if halted else "not halted")
+
+    def status_line(self) -> str:
+        """The one-line state shown by ``systemctl status`` (STATUS=)."""
+        daemon = self._daemon
+        text = f"watching {self.config.exchange.rest_url}"
+        if daemon is None:
+            return text
+        open_ = sum(1 for s in daemon.sessions.values() if not s.closed)
+        text += f"; {open_} open position{'' if open_ == 1 else 's'}"
+        if getattr(daemon, "halted", False):
+            text = "HALTED (sniper resume to re-arm); " + text
+        if not self.market_fresh().ok:
+            text = "MARKET DATA STALE; " + text
+        return text
 
     def journal_ok(self) -> CheckResult:
         journal = self._journal
@@ -149,6 +176,7 @@ class Operations:
                     "journal": self.journal_ok,
                     "clock_skew": within_limit(lambda: float(self.clock.offset_ms), MAX_SKEW_MS),
                     "state_dir": directory_writable(self.config.state_dir),
+                    "kill_switch": self.kill_switch,
                 },
             )
             try:
@@ -165,15 +193,27 @@ class Operations:
 
     async def _ready(self, daemon: Daemon) -> None:
         await daemon.wait_ready()
-        self.sd.ready(status=f"watching {self.config.exchange.rest_url}")
+        status = self.status_line()
+        self.sd.ready(status=status)
+        if not self.sd.enabled:
+            return
+        loop = asyncio.get_running_loop()
         if self.watchdog is not None:
-            await self.watchdog.run()
+            self._tasks.append(loop.create_task(self.watchdog.run(), name="watchdog"))
+        # Halt/resume and staleness show up in `systemctl status` within a second.
+        while True:
+            await asyncio.sleep(STATUS_EVERY_S)
+            line = self.status_line()
+            if line != status:
+                status = line
+                self.sd.status(line)
 
     async def stop(self) -> None:
         self.sd.stopping()
         if self.watchdog is not None:
             self.watchdog.stop()
-        for task in self._tasks:
+        while self._tasks:  # _ready() may have added the watchdog's task meanwhile
+            task = self._tasks.pop()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

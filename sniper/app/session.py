@@ -433,7 +433,19 @@ class ListingSession:
             self._run_exit(self.exit.on_tick(now_ms))
 
     def stop_buying(self, reason: str) -> None:
+        """No more buys for this listing, ever (journaled: survives restarts)."""
         self._entry_finished(self.entry.halt(reason))
+
+    def pause_buying(self) -> None:
+        """Shutdown: send no more buys from this process, but record no end of the entry.
+
+        The listing stays armed in the journal, so a daemon restarted before the open still
+        buys it, and one restarted after a buy resumes the exit (reconcile ends the entry with
+        reason ``restart``). Journaling ``entry_done`` here would close an unfilled listing
+        for good (``no_fill``) on every SIGTERM. A buy already in flight still gets its answer
+        journaled.
+        """
+        self.entry.halt("shutdown")
 
     # -- entry -> exit ------------------------------------------------------------------------
 

@@ -133,18 +133,22 @@ class NotifySocket:
                 self.received.append(Notification(time.monotonic(), fields))
                 self._changed.notify_all()
 
-    def find(self, field: str, *, start: int = 0) -> int | None:
-        """Index of the first datagram at or after ``start`` that sets ``field=1``."""
+    def find(self, what: str | Callable[[dict[str, str]], bool], *, start: int = 0) -> int | None:
+        """Index of the first datagram at or after ``start`` that sets ``what=1`` (a field
+        name) or whose fields satisfy ``what`` (a predicate)."""
+        match = what if callable(what) else (lambda fields: fields.get(what) == "1")
         for index in range(start, len(self.received)):
-            if self.received[index].fields.get(field) == "1":
+            if match(self.received[index].fields):
                 return index
         return None
 
-    async def wait_for(self, field: str, *, start: int = 0, timeout_s: float) -> int:
-        """Index of the first ``field=1`` at or after ``start``; ``TimeoutError`` otherwise."""
+    async def wait_for(
+        self, what: str | Callable[[dict[str, str]], bool], *, start: int = 0, timeout_s: float
+    ) -> int:
+        """:meth:`find`, waiting up to ``timeout_s`` for it; ``TimeoutError`` otherwise."""
         async with asyncio.timeout(timeout_s), self._changed:
-            await self._changed.wait_for(lambda: self.find(field, start=start) is not None)
-        index = self.find(field, start=start)
+            await self._changed.wait_for(lambda: self.find(what, start=start) is not None)
+        index = self.find(what, start=start)
         assert index is not None
         return index
 
@@ -176,6 +180,21 @@ def systemd_env(monkeypatch: pytest.MonkeyPatch, notify_socket: NotifySocket) ->
     monkeypatch.setenv("WATCHDOG_USEC", str(WATCHDOG_USEC))
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     return notify_socket
+
+
+def status_has(text: str) -> Callable[[dict[str, str]], bool]:
+    return lambda fields: text in fields.get("STATUS", "")
+
+
+async def sniper_cli(command: str, config: Path) -> int:
+    """``python -m sniper <command> --config FILE`` (halt, resume) as a separate process."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sniper", command, "--config", str(config),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL, cwd=REPO,
+    )
+    async with asyncio.timeout(20):
+        return await proc.wait()
 
 
 async def wait_watchdog_silence(
@@ -213,6 +232,16 @@ async def test_sd_notify_ready_watchdog_only_while_fresh_and_stopping(
     first = await notify.wait_for("WATCHDOG", start=ready, timeout_s=5)
     await notify.wait_for("WATCHDOG", start=first + 1, timeout_s=5)
 
+    # `sniper halt` shows in `systemctl status` (STATUS=) within a second or two; halted is
+    # healthy (exits are still managed), so the watchdog keeps being fed. `resume` clears it.
+    config = world.tmp / "config.yaml"
+    assert await sniper_cli("halt", config) == 0
+    halted = await notify.wait_for(status_has("HALTED"), start=first, timeout_s=5)
+    await notify.wait_for("WATCHDOG", start=halted + 1, timeout_s=5)
+    assert await sniper_cli("resume", config) == 0
+    await notify.wait_for(lambda f: "STATUS" in f and "HALTED" not in f["STATUS"],
+                          start=halted + 1, timeout_s=5)
+
     # Market data goes stale: every pair-list poll fails from now on. The process stays alive
     # (polls fail, it keeps trying) but systemd must be allowed to restart it.
     sim.faults.fail_http(1_000_000, 503, path_prefix=PAIRS_PREFIX)
@@ -226,6 +255,8 @@ async def test_sd_notify_ready_watchdog_only_while_fresh_and_stopping(
     assert daemon.running
     assert notify.find("STOPPING") is None
     assert "poll failed" in daemon.log_text()
+
+    assert notify.find(status_has("MARKET DATA STALE")) is not None
 
     # Fresh data again: the watchdog is fed again (it is health-driven, not latched).
     sim.faults.clear()
@@ -287,7 +318,10 @@ async def test_health_and_metrics_endpoint(world: E2E) -> None:
                                   daemon, timeout_s=15)
         body = healthy.json()
         assert body["ok"] is True
-        assert set(body["checks"]) == {"market_data", "journal", "clock_skew", "state_dir"}
+        assert set(body["checks"]) == {
+            "market_data", "journal", "clock_skew", "state_dir", "kill_switch"
+        }
+        assert body["checks"]["kill_switch"]["detail"] == "not halted"
         assert all(check["ok"] for check in body["checks"].values())
 
         await world.wait_journal("entry_done", PAIR, daemon=daemon, timeout_s=20)
