@@ -1,4 +1,4 @@
-"""Fault injection for the simulator, switchable per run (``--fault SPEC`` (repeatable)) and from tests.
+"""Fault injection for the simulator, per run (repeatable ``--fault SPEC``) and from tests.
 
 A :class:`Faults` object is plain state that the servers consult at well-defined points:
 
