@@ -421,9 +421,12 @@ async def test_healthz_is_503_while_market_data_is_stale(world: E2E) -> None:
 
 
 class WebhookRecorder:
-    """A local webhook endpoint on 127.0.0.1 that records every POST body."""
+    """A local webhook endpoint on 127.0.0.1 that records every POST body; with ``hang`` it
+    never answers (until closed), like a webhook service that stopped responding."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hang: bool = False) -> None:
+        self.hang = hang
+        self._release = asyncio.Event()
         self.bodies: list[bytes] = []
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -434,6 +437,8 @@ class WebhookRecorder:
         async with self._changed:
             self.bodies.append(body)
             self._changed.notify_all()
+        if self.hang:
+            await self._release.wait()
         return web.json_response({"ok": True})
 
     async def start(self) -> None:
@@ -455,13 +460,16 @@ class WebhookRecorder:
             await self._changed.wait_for(lambda: event in self.events())
 
     async def close(self) -> None:
+        self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
 
 @pytest.fixture
-async def webhook() -> AsyncIterator[WebhookRecorder]:
-    recorder = WebhookRecorder()
+async def webhook(request: pytest.FixtureRequest) -> AsyncIterator[WebhookRecorder]:
+    """A recording webhook; ``@pytest.mark.parametrize("webhook", ["hang"], indirect=True)``
+    makes it one that never answers."""
+    recorder = WebhookRecorder(hang=getattr(request, "param", None) == "hang")
     await recorder.start()
     try:
         yield recorder
@@ -496,6 +504,29 @@ async def test_webhook_receives_the_listing_story_without_secrets(
     daemon.send_signal(signal.SIGTERM)
     assert await daemon.wait_exit(10) == 0, daemon.describe()
     assert_no_secret(daemon.log_text(), sim, "the daemon's output")
+
+
+@pytest.mark.parametrize("webhook", ["hang"], indirect=True)
+async def test_a_webhook_never_delays_trading_or_shutdown(
+    world: E2E, webhook: WebhookRecorder
+) -> None:
+    await world.start_sim(builtin_scenario("new_listing_fast"))
+    config = write_config(world, notify={"webhook_url": webhook.url})
+    daemon = await world.start_daemon(config)
+    # The first notification hangs (the daemon's request timeout is 5 s per event) while the
+    # listing is bought and closed on time: notifications are off the trading path.
+    await webhook.wait_event("listing", timeout_s=15)
+    await world.wait_journal("closed", PAIR, daemon=daemon, timeout_s=25)
+    assert "closed" not in webhook.events()  # still queued behind the hanging request
+
+    started = time.monotonic()
+    daemon.send_signal(signal.SIGTERM)
+    assert await daemon.wait_exit(15) == 0, daemon.describe()
+    # Several events were pending at 5 s each; shutdown gives them 2 s in all, then drops them.
+    assert time.monotonic() - started < 10, daemon.describe()
+    dropped = [e for e in json_logs(daemon) if e.get("event") == "notify_dropped_at_shutdown"]
+    assert dropped, daemon.describe()
+    assert dropped[0]["count"] >= 2
 
 
 # -- d. no secret in logs, also on error paths -------------------------------------------------
@@ -546,42 +577,26 @@ async def run_with_env(
     return code, daemon.log_text()
 
 
+@pytest.mark.parametrize("source", ["env", "files"])
 async def test_wrong_secret_logs_invalid_signature_but_never_the_credentials(
-    world: E2E,
+    world: E2E, source: str
 ) -> None:
+    # A wrong secret, given as variables or (the Docker way) as GATE_API_*_FILE files.
     sim = await world.start_sim("quiet")
     world.release_clock()
-    config = write_config(world, log={"level": "debug", "format": "json"})
-    wrong_secret = "f" * 64
-    code, output = await run_with_env(
-        world, config,
-        {"GATE_API_KEY": sim.credentials.key, "GATE_API_SECRET": wrong_secret},
-        timeout_s=20,
-    )
-    assert "INVALID_SIGNATURE" in output, output[-4000:]
-    assert code == 1, output[-4000:]  # an auth error stops the daemon (not a config error)
-    assert_no_secret(output, sim, "the daemon's output")
-    assert wrong_secret not in output
-
-
-async def test_secrets_from_files_never_logged_on_auth_failure(world: E2E) -> None:
-    # The same through GATE_API_*_FILE (the Docker way): file contents are secrets too.
-    sim = await world.start_sim("quiet")
-    world.release_clock()
-    secrets_dir = world.tmp / "secrets"
-    secrets_dir.mkdir(mode=0o700)
-    key_file, secret_file = secrets_dir / "gate_api_key", secrets_dir / "gate_api_secret"
     wrong_secret = "0123456789abcdef" * 4
-    key_file.write_text(sim.credentials.key + "\n", encoding="utf-8")
-    secret_file.write_text(wrong_secret + "\n", encoding="utf-8")
-    key_file.chmod(0o600)
-    secret_file.chmod(0o600)
+    env = {"GATE_API_KEY": sim.credentials.key, "GATE_API_SECRET": wrong_secret}
+    if source == "files":
+        secrets_dir = world.tmp / "secrets"
+        secrets_dir.mkdir(mode=0o700)
+        for name, value in list(env.items()):
+            path = secrets_dir / name.lower()
+            path.write_text(value + "\n", encoding="utf-8")
+            path.chmod(0o600)
+            env[f"{name}_FILE"] = str(path)
+            del env[name]
     config = write_config(world, log={"level": "debug", "format": "json"})
-    code, output = await run_with_env(
-        world, config,
-        {"GATE_API_KEY_FILE": str(key_file), "GATE_API_SECRET_FILE": str(secret_file)},
-        timeout_s=20,
-    )
+    code, output = await run_with_env(world, config, env, timeout_s=20)
     assert "INVALID_SIGNATURE" in output, output[-4000:]
     assert code == 1, output[-4000:]  # an auth error stops the daemon (not a config error)
     assert_no_secret(output, sim, "the daemon's output")
