@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sniper import __version__
-from sniper.errors import ConfigError, SniperError
+from sniper.errors import AuthError, ConfigError, SniperError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -146,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AuthError as exc:
+        # a wrong key, permission or clock does not get better by restarting (systemd: 78)
+        print(f"authentication error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except SniperError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -36,6 +36,10 @@ from sniper.errors import ExchangeError, JournalError
 log = structlog.get_logger("sniper.daemon")
 
 DAY_MS = 86_400_000
+MAX_CLOCK_SKEW_MS = 30_000
+"""Beyond this |offset| to Gate's clock the daemon refuses to arm or fire. Gate refuses requests
+more than 60 s off its clock; an offset this large means the host clock is broken, so deadlines
+and ``buy_start`` timing cannot be trusted either (``sniper doctor`` fails at the same limit)."""
 
 
 @dataclass
@@ -62,8 +66,11 @@ class Daemon:
         wall_ms: Callable[[], int],
         mono_ns: Callable[[], int],
         observer: Callable[[str, dict[str, Any]], None] | None = None,
+        clock_offset_ms: Callable[[], int] | None = None,
     ) -> None:
         self.config = config
+        self.clock_offset_ms = clock_offset_ms
+        self.clock_refusal: str | None = None
         self.edges = edges
         self.journal = journal
         self.run_id = run_id
@@ -95,6 +102,7 @@ class Daemon:
         self.edges.bind(self._handlers())
         await self.edges.start()
         try:
+            self._check_clock()
             await self._recover()
             pairs = await self.edges.market.currency_pairs()
             self.tracker.observe(pairs, self.wall_ms() // 1000)  # the baseline: never bought
@@ -141,6 +149,19 @@ class Daemon:
             log.error("fatal", error=str(exc), kind=type(exc).__name__)
             self._emit("fatal", {"error": str(exc)})
         self._stop.set()
+
+    def _check_clock(self) -> None:
+        """After the clock sync: refuse to arm or fire while the offset to Gate is too large."""
+        offset_ms = None if self.clock_offset_ms is None else self.clock_offset_ms()
+        if offset_ms is None or abs(offset_ms) <= MAX_CLOCK_SKEW_MS:
+            return
+        self.clock_refusal = (
+            f"local clock is {offset_ms:+d} ms off Gate's (limit {MAX_CLOCK_SKEW_MS} ms): "
+            "not arming or firing; fix the host clock (NTP) and restart"
+        )
+        log.error("clock_skew", offset_ms=offset_ms, limit_ms=MAX_CLOCK_SKEW_MS,
+                  detail=self.clock_refusal)
+        self._emit("clock_skew", {"offset_ms": offset_ms, "limit_ms": MAX_CLOCK_SKEW_MS})
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -208,6 +229,8 @@ class Daemon:
     def _refuse_reason(self) -> str | None:
         if self.halted:
             return "halted"
+        if self.clock_refusal is not None:
+            return "clock_skew"
         active = sum(1 for s in self.sessions.values() if not s.closed)
         if active >= self.config.risk.max_open_positions:
             return "max_open_positions"
@@ -283,6 +306,8 @@ class Daemon:
         ):
             self.sessions[session.pair.pair] = session
             await session.reconcile()
+            if self.clock_refusal is not None:
+                session.pause_buying()  # exits are still managed; no buy from this process
             if not session.closed:
                 with contextlib.suppress(ExchangeError):
                     await self.edges.market.watch_book(session.pair.pair)
@@ -293,8 +318,18 @@ class Daemon:
             self.observer(kind, data)
 
 
-def install_signal_handlers(daemon: Daemon) -> None:
+def install_signal_handlers(
+    daemon: Daemon, *, before_stop: Callable[[], None] | None = None
+) -> None:
+    """SIGTERM/SIGINT stop the daemon (``before_stop`` first: e.g. systemd's STOPPING=1)."""
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if before_stop is not None:
+            with contextlib.suppress(Exception):
+                before_stop()
+        daemon.request_stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, daemon.request_stop)
+            loop.add_signal_handler(sig, on_signal)

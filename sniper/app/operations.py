@@ -61,6 +61,7 @@ class Operations:
         self._journal: Journal | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.pnl = Decimal(0)
+        self._stopping_sent = False
         self._baseline_ms = 0  # the start-up pair list counts as the first successful poll
 
     # -- the observer --------------------------------------------------------------------------
@@ -208,8 +209,14 @@ class Operations:
                 status = line
                 self.sd.status(line)
 
+    def stopping(self) -> None:
+        """Tell systemd we are stopping (as soon as the signal arrives; idempotent)."""
+        if not self._stopping_sent:
+            self._stopping_sent = True
+            self.sd.stopping()
+
     async def stop(self) -> None:
-        self.sd.stopping()
+        self.stopping()
         if self.watchdog is not None:
             self.watchdog.stop()
         while self._tasks:  # _ready() may have added the watchdog's task meanwhile

@@ -55,13 +55,14 @@ async def serve(
     signals: bool = True,
 ) -> int:
     journal = Journal.in_dir(config.state_dir)
-    ops = Operations(config, clock)
-    observers = (ops.observe,) if observer is None else (observer, ops.observe)
     try:
+        ops = Operations(config, clock)
+        observers = (ops.observe,) if observer is None else (observer, ops.observe)
         daemon = Daemon(config, edges, journal, run_id=journal_run_id(journal),
-                        wall_ms=clock.wall_ms, mono_ns=clock.mono_ns, observer=chain(*observers))
+                        wall_ms=clock.wall_ms, mono_ns=clock.mono_ns, observer=chain(*observers),
+                        clock_offset_ms=lambda: clock.offset_ms)
         if signals:
-            install_signal_handlers(daemon)
+            install_signal_handlers(daemon, before_stop=ops.stopping)
         await ops.start(daemon, journal)
         try:
             return await daemon.run()

@@ -41,7 +41,7 @@ RETRYABLE_LABELS = frozenset(
         "SERVER_ERROR",
         "INTERNAL",
         "FOK_NOT_FILL",
-        "INVALID_PARAM_VALUE",  # Gate says "not open yet" with it on some pairs; bounded by attempts
+        "INVALID_PARAM_VALUE",  # "not open yet" on some pairs; bounded by max_attempts
     }
 )
 

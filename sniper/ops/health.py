@@ -21,13 +21,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import orjson
-from aiohttp import web
 
 from sniper.log import get_logger
 from sniper.ops.metrics import CONTENT_TYPE, Metrics
+
+if TYPE_CHECKING:  # aiohttp (~9 MiB) is imported only when the endpoint is enabled
+    from aiohttp import web
 
 _log = get_logger("sniper.ops.health")
 
@@ -124,6 +126,8 @@ class HealthServer:
         return HealthReport(all(r.ok for r in results), checks)
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         del request
         report = await self.report()
         return web.Response(
@@ -134,6 +138,8 @@ class HealthServer:
         )
 
     async def _metrics_handler(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         del request
         if self._metrics is None:
             raise web.HTTPNotFound(text="metrics are not enabled")
@@ -141,6 +147,8 @@ class HealthServer:
 
     def build_app(self) -> web.Application:
         """The aiohttp application (exposed for in-process tests)."""
+        from aiohttp import web
+
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics_handler)
@@ -150,6 +158,8 @@ class HealthServer:
         """Bind and serve; does nothing when ``port`` is ``None`` or already started."""
         if self.requested_port is None or self._runner is not None:
             return
+        from aiohttp import web
+
         # No access log (it would go through stdlib logging, per scrape) and no signal handling
         # (the daemon owns SIGTERM).
         runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)

@@ -10,12 +10,24 @@ A :class:`Faults` object is plain state that the servers consult at well-defined
   the client never gets an answer: ``"hang"`` withholds it, ``"close"`` drops the connection);
 - the exchange clock adds :attr:`Faults.clock_skew_ms` (what ``/spot/time`` reports and what the
   signature window is checked against);
-- :meth:`Faults.drop_ws_connections` closes every WebSocket connection now.
+- :meth:`Faults.drop_ws_connections` closes every WebSocket connection now;
+  :meth:`Faults.stall_ws_connections` silences them instead (no frame either way, no close);
+- every ``spot.order_book_update`` frame also asks :meth:`Faults.take_book_reorder` (the frame
+  is held back and sent right after the next one: an out-of-order update);
+- REST requests may instead be cut (:meth:`Faults.reset_http`: the connection is closed
+  without an answer) or answered late (:meth:`Faults.delay_http`: processed, then held);
+  a 429 can carry Gate's ``X-Gate-RateLimit-*`` headers (``fail_http(reset_after_ms=...)``);
+- WS trading API placements ask :meth:`Faults.take_http_fault` with the channel name
+  (``path_prefix="spot.order_place"``) and are answered with that status, unprocessed;
+- every accepted order runs the callbacks queued by :meth:`Faults.after_next_order` (the
+  engine took the order, nothing has been answered yet): drop the connections, debit a
+  balance, suspend the pair... "right after the first buy" without racing the daemon.
 
 CLI spec (comma separated, see :meth:`Faults.from_spec`)::
 
     skew_ms=5000, http429=3, http503=2@/spot/orders, drop_frames=5, drop_prob=0.05,
-    delay_ms=20, skip_book=1, order_hang=1, order_close=1, drop_ws_every_s=30, seed=7
+    delay_ms=20, skip_book=1, reorder_book=1, order_hang=1, order_close=1,
+    drop_ws_every_s=30, reset_http=1@/spot/orders, delay_http_ms=1500@/spot/orders, seed=7
 """
 
 from __future__ import annotations
@@ -23,11 +35,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sniper.errors import ConfigError
 
 BlackholeMode = Literal["hang", "close"]
+HttpMode = Literal["answer", "reset", "delay"]
+OrderHook = Callable[[Any], None]
+"""Called with the accepted order (a :class:`~sniper.sim.entities.SimOrder` copy)."""
 
 _DEFAULT_LABELS = {429: "TOO_MANY_REQUESTS", 500: "INTERNAL", 502: "SERVER_ERROR", 503: "TOO_BUSY"}
 
@@ -41,6 +56,12 @@ class HttpFault:
     message: str
     remaining: int
     path_prefix: str | None = None
+    mode: HttpMode = "answer"
+    """``answer`` with ``status``; ``reset``: close the connection unanswered, unprocessed;
+    ``delay``: process the request, answer ``delay_ms`` later."""
+    reset_after_ms: int | None = None
+    """With a 429: send ``X-Gate-RateLimit-*`` headers, the reset this far ahead."""
+    delay_ms: int = 0
 
 
 class Faults:
@@ -57,6 +78,9 @@ class Faults:
         self._book_skips: dict[str | None, int] = {}
         self._blackholes: list[BlackholeMode] = []
         self._drop_listeners: list[Callable[[], None]] = []
+        self._stall_listeners: list[Callable[[], None]] = []
+        self._book_reorders: dict[str | None, int] = {}
+        self._order_hooks: list[tuple[str | None, OrderHook]] = []
         self._random = random.Random(seed)
         self.fired: dict[str, int] = {}
 
@@ -70,12 +94,33 @@ class Faults:
         path_prefix: str | None = None,
         label: str | None = None,
         message: str | None = None,
+        reset_after_ms: int | None = None,
     ) -> None:
         """Answer the next ``count`` REST requests (optionally only under ``path_prefix``,
-        a path relative to ``/api/v4`` such as ``/spot/orders``) with ``status``."""
+        a path relative to ``/api/v4`` such as ``/spot/orders``, or a WS trading API channel
+        such as ``spot.order_place``) with ``status``, without processing them.
+
+        ``reset_after_ms`` (with 429): the answer carries Gate's rate-limit headers, remaining
+        0 and the window's reset that many ms ahead.
+        """
         label = label or _DEFAULT_LABELS.get(status, "SERVER_ERROR")
         message = message or ("Request Rate limit Exceeded" if status == 429 else "Server error")
-        self._http.append(HttpFault(status, label, message, count, path_prefix))
+        self._http.append(
+            HttpFault(status, label, message, count, path_prefix, reset_after_ms=reset_after_ms)
+        )
+
+    def reset_http(self, count: int = 1, *, path_prefix: str | None = None) -> None:
+        """Close the connection of the next ``count`` REST requests (under ``path_prefix``)
+        without processing or answering them: the client sees a reset."""
+        self._http.append(HttpFault(0, "", "", count, path_prefix, mode="reset"))
+
+    def delay_http(
+        self, delay_ms: int, count: int = 1, *, path_prefix: str | None = None
+    ) -> None:
+        """Process the next ``count`` REST requests (under ``path_prefix``) normally but hold
+        each answer ``delay_ms`` (a slow exchange: the client may give up before it comes)."""
+        self._http.append(HttpFault(0, "", "", count, path_prefix, mode="delay",
+                                    delay_ms=delay_ms))
 
     def drop_frames(
         self, count: int = 1, *, probability: float = 0.0, channel: str | None = None
@@ -93,6 +138,16 @@ class Faults:
     def skip_book_update(self, count: int = 1, pair: str | None = None) -> None:
         """Withhold the next ``count`` ``spot.order_book_update`` frames (of ``pair``)."""
         self._book_skips[pair] = self._book_skips.get(pair, 0) + count
+
+    def reorder_book_update(self, count: int = 1, pair: str | None = None) -> None:
+        """Hold back the next ``count`` ``spot.order_book_update`` frames (of ``pair``), each
+        sent right after the frame that follows it (an out-of-order update)."""
+        self._book_reorders[pair] = self._book_reorders.get(pair, 0) + count
+
+    def after_next_order(self, hook: OrderHook, *, side: str | None = None) -> None:
+        """Run ``hook(order)`` once, right after the engine accepts the next order (of
+        ``side``), before anything is answered or pushed to the client."""
+        self._order_hooks.append((side, hook))
 
     def blackhole_orders(self, count: int = 1, mode: BlackholeMode = "hang") -> None:
         """Accept the next ``count`` orders and never answer them (``hang``) or close the
@@ -113,6 +168,18 @@ class Faults:
         """Register a server callback for :meth:`drop_ws_connections`."""
         self._drop_listeners.append(listener)
 
+    def stall_ws_connections(self) -> None:
+        """Silence every open WebSocket connection for good: it stays open, but nothing is
+        sent on it and nothing received is processed (a silent stall; new connections are
+        healthy). Clients must notice the silence themselves and reconnect."""
+        self._count("stall_ws")
+        for listener in list(self._stall_listeners):
+            listener()
+
+    def on_stall_ws(self, listener: Callable[[], None]) -> None:
+        """Register a server callback for :meth:`stall_ws_connections`."""
+        self._stall_listeners.append(listener)
+
     def clear(self) -> None:
         """Switch every fault off."""
         self.clock_skew_ms = 0
@@ -122,7 +189,9 @@ class Faults:
         self._frame_drops_left = 0
         self._http.clear()
         self._book_skips.clear()
+        self._book_reorders.clear()
         self._blackholes.clear()
+        self._order_hooks.clear()
 
     # -- consulted by the servers -------------------------------------------------------------
 
@@ -135,7 +204,8 @@ class Faults:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._http.remove(fault)
-                self._count(f"http{fault.status}")
+                self._count(f"http{fault.status}" if fault.mode == "answer" else
+                            f"http_{fault.mode}")
                 return fault
         return None
 
@@ -164,6 +234,31 @@ class Faults:
                 self._count("skip_book")
                 return True
         return False
+
+    def take_book_reorder(self, pair: str) -> bool:
+        """Whether to hold back this ``spot.order_book_update`` frame of ``pair``."""
+        if not self._book_reorders:
+            return False
+        for key in (pair, None):
+            left = self._book_reorders.get(key, 0)
+            if left > 0:
+                if left == 1:
+                    del self._book_reorders[key]
+                else:
+                    self._book_reorders[key] = left - 1
+                self._count("reorder_book")
+                return True
+        return False
+
+    def take_order_hooks(self, side: str) -> list[OrderHook]:
+        """The callbacks to run for an order of ``side`` just accepted (each runs once)."""
+        if not self._order_hooks:
+            return []
+        due = [hook for want, hook in self._order_hooks if want in (None, side)]
+        self._order_hooks = [(w, h) for w, h in self._order_hooks if w not in (None, side)]
+        for _ in due:
+            self._count("after_order")
+        return due
 
     def take_order_blackhole(self) -> BlackholeMode | None:
         """How to (not) answer the order just accepted, if a blackhole is armed."""
@@ -223,5 +318,13 @@ class Faults:
             self.blackhole_orders(int(value), "hang" if name == "order_hang" else "close")
         elif name == "drop_ws_every_s":
             self.drop_ws_every_s = float(value)
+        elif name == "reorder_book":
+            self.reorder_book_update(int(value))
+        elif name == "reset_http":
+            count, _, path = value.partition("@")
+            self.reset_http(int(count), path_prefix=path or None)
+        elif name == "delay_http_ms":
+            delay, _, path = value.partition("@")
+            self.delay_http(int(delay), 1_000_000, path_prefix=path or None)
         else:
             raise ConfigError("faults", f"unknown fault {name!r}")

@@ -598,7 +598,7 @@ async def test_wrong_secret_logs_invalid_signature_but_never_the_credentials(
     config = write_config(world, log={"level": "debug", "format": "json"})
     code, output = await run_with_env(world, config, env, timeout_s=20)
     assert "INVALID_SIGNATURE" in output, output[-4000:]
-    assert code == 1, output[-4000:]  # an auth error stops the daemon (not a config error)
+    assert code == 78, output[-4000:]  # an auth error: exit 78, systemd must not restart-loop
     assert_no_secret(output, sim, "the daemon's output")
     assert wrong_secret not in output
 
