@@ -91,6 +91,9 @@ class EntryConfig(_Section):
     fire_policy: Literal["first_ask", "buy_start"] = "first_ask"
     deadline_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     max_attempts: Annotated[int, Field(ge=1, le=50)] = 5
+    busy_window_s: Annotated[float, Field(ge=0, le=30)] = 1.0
+    """Keep the event loop spinning (and the order path rehearsed) from this long before
+    ``buy_start`` until the first buy or a few seconds after; 0 turns it off."""
 
 
 class ExitConfig(_Section):

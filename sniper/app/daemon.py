@@ -295,6 +295,8 @@ class Daemon:
             now_ms = self.wall_ms()
             for session in list(self.sessions.values()):
                 session.on_tick(now_ms)
+                if not self.halted and session.busy_window_due(now_ms):
+                    self._spawn(session.busy_window(), f"busy-{session.pair.pair}")
             await asyncio.sleep(0.1)
 
     # -- restart -----------------------------------------------------------------------------

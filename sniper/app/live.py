@@ -36,6 +36,12 @@ from sniper.gate.ws import GateFeed
 
 log = structlog.get_logger("sniper.live")
 
+WS_PING_INTERVAL_S = 2.0
+WS_STALL_TIMEOUT_S = 6.0
+"""A connection silent this long (three pings unanswered) is dropped and reopened: Gate has
+been seen to stall connections without closing them, and a dead book or order connection
+found only after 20 s misses a listing's open."""
+
 
 class LiveMarket:
     """``MarketData`` over REST polling and a dedicated book-stream connection."""
@@ -144,12 +150,15 @@ def build_live_edges(config: Config, credentials: Credentials, clock: Clock) -> 
     rest = GateRest(ex.rest_url, credentials, timeout_s=ex.request_timeout_s,
                     order_ttl_ms=ex.order_ttl_ms)
     router = BookRouter()
-    market_feed = GateFeed(ex.ws_url, router.on_frame, name="market", clock=wall_s)
+    ping_s, stall_s = WS_PING_INTERVAL_S, WS_STALL_TIMEOUT_S
+    market_feed = GateFeed(ex.ws_url, router.on_frame, name="market", clock=wall_s,
+                           ping_interval_s=ping_s, stall_timeout_s=stall_s)
     private = PrivateRouter()
     private_feed = GateFeed(ex.ws_url, private.on_frame, signer=signer, name="private",
-                            clock=wall_s)
+                            clock=wall_s, ping_interval_s=ping_s, stall_timeout_s=stall_s)
     trader = GateWsTrader(ex.ws_url, signer, action_mode="RESULT", ttl_ms=ex.order_ttl_ms,
-                          clock=wall_s)
+                          clock=wall_s, reply_timeout_s=ex.request_timeout_s,
+                          ping_interval_s=ping_s, stall_timeout_s=stall_s)
     raw = (
         RawHttpOrderSender(ex.rest_url, credentials, ttl_ms=ex.order_ttl_ms,
                            timeout_s=ex.request_timeout_s, action_mode="RESULT", connections=2)

@@ -68,6 +68,7 @@ class SessionSettings:
     deadline_s: float
     max_attempts: int
     fire_policy: str
+    busy_window_s: float
     exit_rules: ex.ExitRules
 
     @classmethod
@@ -81,6 +82,7 @@ class SessionSettings:
             deadline_s=e.deadline_s,
             max_attempts=e.max_attempts,
             fire_policy=e.fire_policy,
+            busy_window_s=e.busy_window_s,
             exit_rules=ex.ExitRules(
                 take_profit_pct=x.take_profit_pct,
                 stop_loss_pct=x.stop_loss_pct,
@@ -185,6 +187,7 @@ class ListingSession:
         replaying: bool = False,
     ) -> None:
         self.replaying = replaying
+        self._busy = False
         self._queued: list[Any] = []
         self._buy_activity = False
         self._journaled_sells: set[str] = set()
@@ -431,6 +434,46 @@ class ListingSession:
             self._entry_finished(self.entry.on_tick(now_ms))
         if self.entry_finished and not self.closed:
             self._run_exit(self.exit.on_tick(now_ms))
+
+    # -- busy window -----------------------------------------------------------------------
+
+    BUSY_AFTER_START_S = 3.0
+    """How long past ``buy_start`` the busy window lasts when no ask has come yet."""
+
+    def busy_window_due(self, now_ms: int) -> bool:
+        """True when the loop should spin for this listing now (and is not already)."""
+        start_ms = self.pair.buy_start_s * 1000
+        lead_ms = int(self.settings.busy_window_s * 1000)
+        return (
+            lead_ms > 0
+            and not self._busy
+            and self.entry.state is EntryState.ARMED
+            and start_ms - lead_ms <= now_ms <= start_ms + int(self.BUSY_AFTER_START_S * 1000)
+        )
+
+    async def busy_window(self) -> int:
+        """Spin the event loop (never sleeping in epoll) and rehearse the next order's bytes
+        until the entry leaves ARMED or the window ends; returns the number of spins.
+
+        Waking an idle loop costs more than deciding and sending (DESIGN.md section 5): at
+        the open, frames are read by a loop that is already running.
+        """
+        self._busy = True
+        end_ms = self.pair.buy_start_s * 1000 + int(self.BUSY_AFTER_START_S * 1000)
+        rehearse = getattr(self.edges.entry, "rehearse", None)
+        spins = 0
+        try:
+            while self.entry.state is EntryState.ARMED and self.wall_ms() <= end_ms:
+                if rehearse is not None and spins % 64 == 0:
+                    text = self.entry.texts[self.entry.attempt]
+                    prepared = self._prepared.get(text)
+                    if prepared is not None:
+                        rehearse(prepared, self.settings.max_price or Decimal(1), Decimal(1))
+                spins += 1
+                await asyncio.sleep(0)
+        finally:
+            self._busy = False
+        return spins
 
     def stop_buying(self, reason: str) -> None:
         """No more buys for this listing, ever (journaled: survives restarts)."""

@@ -243,7 +243,11 @@ class Player:
         if latency_us < 0:
             raise ValueError("latency_us must not be negative")
         self.path = Path(path)
-        self.config = config
+        # On the virtual clock time only moves when the loop would sleep: the live busy
+        # window (a loop that never sleeps) would stop it, and it changes no decision.
+        self.config = config.model_copy(
+            update={"entry": config.entry.model_copy(update={"busy_window_s": 0.0})}
+        )
         self.latency_us = latency_us
         self.progress = progress if progress is not None and progress.isatty() else None
         self.measure = measure

@@ -111,6 +111,16 @@ class Accounts:
         slot[0] += amount
         return self._event(uid, currency, amount, ZERO, change_type, time_ms)
 
+    def withdraw(
+        self, uid: int, currency: str, amount: Decimal, change_type: str, time_ms: int
+    ) -> BalanceChanged:
+        """Remove ``amount`` from available (a withdrawal, a transfer out)."""
+        slot = self._slot(uid, currency)
+        if amount > slot[0]:
+            raise ValueError(f"cannot withdraw {amount} {currency}: only {slot[0]} available")
+        slot[0] -= amount
+        return self._event(uid, currency, -amount, ZERO, change_type, time_ms)
+
     def _slot(self, uid: int, currency: str) -> list[Decimal]:
         return self._by_uid[uid].balances.setdefault(currency, [ZERO, ZERO])
 

@@ -164,6 +164,14 @@ class SimEngine:
         """``{currency: (available, locked)}``."""
         return self._accounts.balances(uid)
 
+    def withdraw(self, uid: int, currency: str, amount: Decimal, now_ms: int) -> list[SimEvent]:
+        """Take ``amount`` of ``currency`` out of the user's available balance (a withdrawal
+        or transfer behind the trading client's back; at most what is available)."""
+        amount = min(amount, self._accounts.available(uid, currency))
+        if amount <= 0:
+            return []
+        return [self._accounts.withdraw(uid, currency, amount, "withdraw", now_ms)]
+
     # ---- orders ------------------------------------------------------------------------
 
     def place_order(

@@ -17,17 +17,21 @@ A :class:`Faults` object is plain state that the servers consult at well-defined
 - REST requests may instead be cut (:meth:`Faults.reset_http`: the connection is closed
   without an answer) or answered late (:meth:`Faults.delay_http`: processed, then held);
   a 429 can carry Gate's ``X-Gate-RateLimit-*`` headers (``fail_http(reset_after_ms=...)``);
-- WS trading API placements ask :meth:`Faults.take_http_fault` with the channel name
+- WS trading API placements ask :meth:`Faults.take_ws_api_fault` with the channel name
   (``path_prefix="spot.order_place"``) and are answered with that status, unprocessed;
 - every accepted order runs the callbacks queued by :meth:`Faults.after_next_order` (the
   engine took the order, nothing has been answered yet): drop the connections, debit a
-  balance, suspend the pair... "right after the first buy" without racing the daemon.
+  balance, suspend the pair... "right after the first buy" without racing the daemon;
+- every outgoing WS frame asks :meth:`Faults.take_hostile_frame` (a garbage frame is written
+  ahead of it), and :meth:`Faults.garble_http` answers REST requests ``200`` with a hostile
+  body: malformed JSON, wrong shapes and types, as a broken or malicious peer would send.
 
 CLI spec (comma separated, see :meth:`Faults.from_spec`)::
 
     skew_ms=5000, http429=3, http503=2@/spot/orders, drop_frames=5, drop_prob=0.05,
     delay_ms=20, skip_book=1, reorder_book=1, order_hang=1, order_close=1,
-    drop_ws_every_s=30, reset_http=1@/spot/orders, delay_http_ms=1500@/spot/orders, seed=7
+    drop_ws_every_s=30, reset_http=1@/spot/orders, delay_http_ms=1500@/spot/orders, seed=7,
+    hostile_frames=10, hostile_http=3@/spot/currency_pairs
 """
 
 from __future__ import annotations
@@ -40,9 +44,32 @@ from typing import Any, Literal
 from sniper.errors import ConfigError
 
 BlackholeMode = Literal["hang", "close"]
-HttpMode = Literal["answer", "reset", "delay"]
+HttpMode = Literal["answer", "reset", "delay", "hostile"]
 OrderHook = Callable[[Any], None]
 """Called with the accepted order (a :class:`~sniper.sim.entities.SimOrder` copy)."""
+
+HOSTILE_PAYLOADS: tuple[str, ...] = (
+    "not json at all",
+    "{",
+    "[1, 2",
+    "null",
+    "[]",
+    '"just a string"',
+    "9" * 5000,
+    "[" * 3000 + "]" * 3000,
+    '{"channel": 7, "event": ["update"], "result": {}}',
+    '{"time": "x", "channel": "spot.order_book_update", "event": "update", "result": "abc"}',
+    '{"channel": "spot.order_book_update", "event": "update", "result": {"s": "NEWCOIN_USDT",'
+    ' "U": "x", "u": null, "a": [["NaN", "-1"]], "b": {"1": 2}}}',
+    '{"channel": "spot.book_ticker", "event": "update", "result": {"s": "NEWCOIN_USDT",'
+    ' "a": "1e999999", "A": "-5", "b": [], "B": "0"}}',
+    '{"channel": "spot.orders", "event": "update", "result": [{"id": null, "text": 5}]}',
+    '{"channel": "spot.usertrades", "event": "update", "result": [{"amount": "lots"}]}',
+    '{"channel": "spot.balances", "event": "update", "result": "\\u0000"}',
+    '{"header": {"status": "200"}, "data": {"result": {"id": []}}, "request_id": {}}',
+    '{"channel": "spot.unknown_channel", "event": "update", "result": {"x": 1}}',
+)
+"""Garbage a broken or hostile peer might send: bad JSON, wrong shapes, absurd values."""
 
 _DEFAULT_LABELS = {429: "TOO_MANY_REQUESTS", 500: "INTERNAL", 502: "SERVER_ERROR", 503: "TOO_BUSY"}
 
@@ -62,6 +89,8 @@ class HttpFault:
     reset_after_ms: int | None = None
     """With a 429: send ``X-Gate-RateLimit-*`` headers, the reset this far ahead."""
     delay_ms: int = 0
+    body: bytes = b""
+    """``hostile``: answer ``status`` with this raw body (garbage where JSON is expected)."""
 
 
 class Faults:
@@ -81,6 +110,9 @@ class Faults:
         self._stall_listeners: list[Callable[[], None]] = []
         self._book_reorders: dict[str | None, int] = {}
         self._order_hooks: list[tuple[str | None, OrderHook]] = []
+        self._hostile_left = 0
+        self._hostile_channel: str | None = None
+        self._hostile_next = 0
         self._random = random.Random(seed)
         self.fired: dict[str, int] = {}
 
@@ -121,6 +153,19 @@ class Faults:
         each answer ``delay_ms`` (a slow exchange: the client may give up before it comes)."""
         self._http.append(HttpFault(0, "", "", count, path_prefix, mode="delay",
                                     delay_ms=delay_ms))
+
+    def garble_http(self, count: int = 1, *, path_prefix: str) -> None:
+        """Answer the next ``count`` REST requests under ``path_prefix`` with ``200`` and a
+        hostile body each (cycling :data:`HOSTILE_PAYLOADS`), unprocessed."""
+        for i in range(count):
+            body = HOSTILE_PAYLOADS[i % len(HOSTILE_PAYLOADS)].encode()
+            self._http.append(HttpFault(200, "", "", 1, path_prefix, mode="hostile", body=body))
+
+    def hostile_frames(self, count: int = 1, *, channel: str | None = None) -> None:
+        """Write a garbage frame (cycling :data:`HOSTILE_PAYLOADS`) ahead of each of the next
+        ``count`` outgoing WS frames (of ``channel`` if given)."""
+        self._hostile_left = count
+        self._hostile_channel = channel
 
     def drop_frames(
         self, count: int = 1, *, probability: float = 0.0, channel: str | None = None
@@ -192,6 +237,7 @@ class Faults:
         self._book_reorders.clear()
         self._blackholes.clear()
         self._order_hooks.clear()
+        self._hostile_left = 0
 
     # -- consulted by the servers -------------------------------------------------------------
 
@@ -209,6 +255,14 @@ class Faults:
                 return fault
         return None
 
+    def take_ws_api_fault(self, channel: str) -> HttpFault | None:
+        """The fault to answer a WS trading API request on ``channel`` with, if any (only
+        faults that name the channel, e.g. ``path_prefix="spot.order_place"``)."""
+        for fault in self._http:
+            if fault.path_prefix is not None and channel.startswith(fault.path_prefix):
+                return self.take_http_fault(channel)
+        return None
+
     def take_frame_drop(self, channel: str) -> bool:
         """Whether to drop this outgoing frame."""
         if self._frame_drops_left > 0 and self._frame_drop_channel in (None, channel):
@@ -219,6 +273,16 @@ class Faults:
             self._count("drop_frame")
             return True
         return False
+
+    def take_hostile_frame(self, channel: str) -> str | None:
+        """A garbage frame to write ahead of this outgoing frame of ``channel``, if any."""
+        if self._hostile_left <= 0 or self._hostile_channel not in (None, channel):
+            return None
+        self._hostile_left -= 1
+        payload = HOSTILE_PAYLOADS[self._hostile_next % len(HOSTILE_PAYLOADS)]
+        self._hostile_next += 1
+        self._count("hostile_frame")
+        return payload
 
     def take_book_skip(self, pair: str) -> bool:
         """Whether to withhold this ``spot.order_book_update`` frame of ``pair``."""
@@ -318,6 +382,13 @@ class Faults:
             self.blackhole_orders(int(value), "hang" if name == "order_hang" else "close")
         elif name == "drop_ws_every_s":
             self.drop_ws_every_s = float(value)
+        elif name == "hostile_frames":
+            self.hostile_frames(int(value))
+        elif name == "hostile_http":
+            count, _, path = value.partition("@")
+            if not path:
+                raise ValueError("hostile_http needs @<path prefix>")
+            self.garble_http(int(count), path_prefix=path)
         elif name == "reorder_book":
             self.reorder_book_update(int(value))
         elif name == "reset_http":

@@ -16,6 +16,7 @@ Choices where Gate's behaviour is unverified (documented so tests and users know
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -233,10 +234,26 @@ class RestApi:
         self.s.catch_up()
         now_ms = self.s.server_now_ms()
         verdict: RateVerdict | None = None
+        delay_ms = 0
         try:
             fault = self.s.faults.take_http_fault(path.removeprefix(API_PREFIX))
-            if fault is not None:
+            if fault is not None and fault.mode == "reset":
+                events.record("fault", "http_reset", conn_id=conn, detail=path)
+                if request.transport is not None:
+                    request.transport.close()
+                raise web.HTTPServiceUnavailable  # never delivered: the socket is gone
+            if fault is not None and fault.mode == "hostile":
+                events.record("fault", "http_hostile", conn_id=conn, detail=path)
+                hostile = web.Response(body=fault.body, status=fault.status,
+                                       content_type="application/json")
+                events.record("http_out", path, conn_id=conn, status=hostile.status)
+                return hostile
+            if fault is not None and fault.mode == "delay":
+                delay_ms = fault.delay_ms
+            elif fault is not None:
                 events.record("fault", f"http{fault.status}", conn_id=conn, detail=path)
+                if fault.reset_after_ms is not None:
+                    verdict = RateVerdict(False, 10, 0, now_ms + fault.reset_after_ms)
                 raise reject(fault.label, fault.message, fault.status)
             body = await request.read() if request.body_exists else b""
             t_body_ns = time.monotonic_ns()
@@ -269,6 +286,10 @@ class RestApi:
         limited = response.headers.get("X-Gate-RateLimit-Limit")
         if verdict is not None and limited is None:
             _rate_headers(response, verdict)
+        if delay_ms:
+            # processed already: the answer is late, not the work (a slow gateway)
+            events.record("fault", "http_delay", conn_id=conn, detail=path)
+            await asyncio.sleep(delay_ms / 1000)
         response.headers["X-In-Time"] = str(in_us)
         response.headers["X-Out-Time"] = str(time.time_ns() // 1000)
         events.record("http_out", path, conn_id=conn, status=response.status)
@@ -361,6 +382,9 @@ class RestApi:
         order, happened = self.s.engine.place_order(uid, params, now_ms, default_text=default_text)
         self.s.events.record("order_accepted", pair, text=order.text, order_id=order.id)
         self.s.dispatch(happened)
+        for hook in self.s.faults.take_order_hooks(order.side):
+            self.s.events.record("fault", "after_order", text=order.text, order_id=order.id)
+            hook(order)
         return order, verdict
 
     async def _blackhole(self, request: web.Request, mode: str, order: SimOrder) -> None:

@@ -150,6 +150,7 @@ class SimServer:
         self._last_drop_ms = 0
         self.urls: SimUrls | None = None
         self.faults.on_drop_ws(self.drop_connections)
+        self.faults.on_stall_ws(self.stall_connections)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -298,6 +299,12 @@ class SimServer:
         self.events.record("fault", "drop_ws", detail=str(len(self._sessions)))
         for session in list(self._sessions):
             session.abort()
+
+    def stall_connections(self) -> None:
+        """Silence every WS connection, leaving it open (fault: a silent stall)."""
+        self.events.record("fault", "stall_ws", detail=str(len(self._sessions)))
+        for session in list(self._sessions):
+            session.stalled = True
 
     def fee_rates(self, uid: int) -> tuple[Decimal, Decimal]:
         """(taker, maker) fee fractions of user ``uid``."""

@@ -87,6 +87,8 @@ class WsSession:
         self.conn_hex = f"{self.conn_id:016x}"
         self._queue: asyncio.Queue[_Frame | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self.stalled = False
+        """Fault: nothing is sent or processed any more, and the connection stays open."""
 
     def start(self) -> None:
         """Start the writer task."""
@@ -134,8 +136,16 @@ class WsSession:
             if item is None or self.ws.closed:
                 return
             channel = item.channel
+            if self.stalled:
+                events.record("ws_stall", channel, conn_id=self.conn_id, event=item.event)
+                continue
             if faults.frame_delay_ms > 0:
                 await asyncio.sleep(faults.frame_delay_ms / 1000)
+            hostile = faults.take_hostile_frame(channel)
+            if hostile is not None:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self.ws.send_str(hostile)
+                events.record("ws_out", "hostile", conn_id=self.conn_id, event="garbage")
             if faults.take_frame_drop(channel):
                 events.record(
                     "ws_drop", channel, conn_id=self.conn_id, event=item.event, detail=item.detail
@@ -168,7 +178,7 @@ class WsSession:
                 data = msg.data if msg.type == WSMsgType.TEXT else None
                 if msg.type == WSMsgType.BINARY:
                     data = msg.data.decode(errors="replace")
-                if data is None:
+                if data is None or self.stalled:
                     continue
                 try:
                     self.on_text(data, t_ns)
@@ -364,6 +374,7 @@ class SpotHub:
         self._last_ticker_ms = 0
         self._last_book_ms: dict[tuple[int, str], int] = {}
         self._tops: dict[str, tuple[Any, Any]] = {}
+        self._held_updates: dict[str, tuple[dict[str, Any], str]] = {}  # reorder fault
 
     def remove(self, session: SpotSession) -> None:
         """Forget a closed session."""
@@ -422,6 +433,7 @@ class SpotHub:
     def _book_update(self, ev: BookChanged) -> None:
         result: dict[str, Any] | None = None
         skip_checked = False
+        held: tuple[dict[str, Any], str] | None = None
         for s in self.sessions:
             if ev.pair not in s.subs.updates:
                 continue
@@ -432,11 +444,27 @@ class SpotHub:
                         "fault", "skip_book", detail=f"{ev.pair}:{ev.last_id}"
                     )
                     return
+                held = self._held_updates.pop(ev.pair, None)
+                if held is None and self.server.faults.take_book_reorder(ev.pair):
+                    self._held_updates[ev.pair] = (
+                        render.book_update_json(
+                            ev.pair, ev.first_id, ev.last_id, ev.bids, ev.asks, ev.time_ms
+                        ),
+                        f"{ev.pair}:{ev.first_id}-{ev.last_id}",
+                    )
+                    self.server.events.record(
+                        "fault", "reorder_book", detail=f"{ev.pair}:{ev.last_id}"
+                    )
+                    return
             if result is None:
                 result = render.book_update_json(
                     ev.pair, ev.first_id, ev.last_id, ev.bids, ev.asks, ev.time_ms
                 )
             s.push("spot.order_book_update", result, f"{ev.pair}:{ev.first_id}-{ev.last_id}")
+        if held is not None:  # the held-back update follows the one after it
+            for session in self.sessions:
+                if ev.pair in session.subs.updates:
+                    session.push("spot.order_book_update", held[0], held[1])
 
     def _book_ticker(self, pair: str) -> None:
         wanted = [s for s in self.sessions if s.wants("spot.book_ticker", pair)]

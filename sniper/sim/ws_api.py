@@ -68,6 +68,7 @@ class WsTradingApi:
                 if isinstance(header, dict):
                     _exptime(header.get("x-gate-exptime"), now_ms)
                 if channel == "spot.order_place":
+                    _injected(self.server, channel, now_ms)
                     outcome = self._place(session, uid, param, now_ms, req_id, payload, in_us)
                     if outcome is None:
                         return
@@ -263,6 +264,17 @@ class WsTradingApi:
         )
         msg = {"request_id": req_id, "ack": False, "header": header, "data": data}
         session.send(channel, "api", msg)
+
+
+def _injected(server: SimServer, channel: str, now_ms: int) -> None:
+    """Raise the injected answer for a request on ``channel``, if a fault is armed."""
+    fault = server.faults.take_ws_api_fault(channel)
+    if fault is None or fault.mode != "answer":
+        return  # only status answers apply to the WS API
+    server.events.record("fault", f"ws_api{fault.status}", detail=channel)
+    if fault.status == 429 and fault.reset_after_ms is not None:
+        raise RateLimitedReject(RateVerdict(False, 10, 0, now_ms + fault.reset_after_ms))
+    raise reject(fault.label, fault.message, fault.status)
 
 
 def _texts(param: Any) -> list[str]:

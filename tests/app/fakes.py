@@ -85,9 +85,15 @@ class FakeExchange:
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
     trade_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
+    rehearsed: int = 0
+
     # EntrySender
     def prepare(self, request: OrderRequest) -> object:
         return request
+
+    def rehearse(self, prepared: object, price: Any, amount: Any) -> int:
+        self.rehearsed += 1
+        return 0
 
     async def fire(self, prepared: object, price: Any, amount: Any) -> Order | OrderAck:
         assert isinstance(prepared, OrderRequest)

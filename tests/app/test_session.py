@@ -203,3 +203,30 @@ async def test_restart_with_tp_journaled_but_never_sent_places_it_once(
     await settle(again)
     assert len(world.exchange.fired) == 1
     assert [p.text for p in world.exchange.placed] == [journaled_tp]
+
+
+async def test_busy_window_spins_from_lead_until_the_first_buy(world: World) -> None:
+    s = world.session()
+    start_ms = PAIR.buy_start_s * 1000
+    world.now_ms = start_ms - 2_000
+    assert not s.busy_window_due(world.now_ms)  # 1 s lead (config default)
+    world.now_ms = start_ms - 900
+    assert s.busy_window_due(world.now_ms)
+    task = asyncio.ensure_future(s.busy_window())
+    for _ in range(200):
+        await asyncio.sleep(0)
+    assert not task.done()
+    assert not s.busy_window_due(world.now_ms)  # already spinning: never two windows
+    assert world.exchange.rehearsed >= 2
+    assert world.exchange.fired == []  # rehearsal never sends
+    s.on_top(BID, ASK, recv_ns=1, opened=True)  # the book opens: the window ends
+    spins = await asyncio.wait_for(task, 1)
+    assert spins >= 200
+    assert len(world.exchange.fired) == 1
+
+
+async def test_busy_window_ends_by_time_without_an_ask(world: World) -> None:
+    s = world.session()
+    world.now_ms = PAIR.buy_start_s * 1000 + int(ListingSession.BUSY_AFTER_START_S * 1000) + 1
+    assert not s.busy_window_due(world.now_ms)
+    assert await asyncio.wait_for(s.busy_window(), 1) == 0
