@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -48,6 +48,7 @@ from sniper.errors import (
     ExchangeError,
     JournalError,
     OutcomeUnknownError,
+    RateLimitedError,
     RejectedError,
     TransientError,
 )
@@ -165,6 +166,17 @@ def order_from_json(pair: str, d: dict[str, Any]) -> Order:
 ABSENT_AFTER_LOOKUPS = 3
 """An order not found this many times (the last ~1.7 s after the send) never reached Gate."""
 
+FILL_BACKFILL_DELAYS_S = (0.3, 1.0, 3.0)
+"""When orders report more filled than our trades say, the trades' pushes are late or lost
+(a dropped private connection): ask ``/spot/my_trades`` after each of these waits."""
+
+RATE_LIMIT_WAIT_MAX_S = 10.0
+"""Longest wait a 429's reset header may impose (Gate's windows are at most 10 s)."""
+
+SELL_AUDIT_MS = 2_000
+"""A resting sell is looked up this often: its fill may happen while the private stream is
+down, and no push would ever say so."""
+
 
 class ListingSession:
     """Entry + exit of one listing (see module docstring)."""
@@ -220,6 +232,12 @@ class ListingSession:
         self._prepared: dict[str, object] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._entry_spent_at: list[tuple[int, Decimal]] = []
+        self._sell_filled: dict[str, Decimal] = {}  # sell order id -> filled, as reported
+        self._buy_blocked_until_ns = 0  # a 429 said when buying may resume
+        self._sell_journaled: dict[str, tuple[OrderStatus, Decimal, Decimal]] = {}
+        self._backfilling = False
+        self._auditing = False
+        self._last_audit_ms = 0
         self._prepare_all()
 
     # -- construction -----------------------------------------------------------------------
@@ -269,9 +287,15 @@ class ListingSession:
         """Best bid/ask changed (called from the book stream; must not block)."""
         if opened and self.opened_ns is None:
             self.opened_ns = recv_ns
-        if self.entry.state is EntryState.ARMED:
+        if self.entry.state is EntryState.ARMED and recv_ns >= self._buy_blocked_until_ns:
             decision = self.entry.on_top(None if ask is None else ask[0], self.wall_ms())
             if isinstance(decision, Fire):
+                if decision.attempt == 1:
+                    # The slippage cap is anchored to the first ask: a re-fire after a partial
+                    # fill ate the book must not pay up to max_slippage_pct above *that* ask.
+                    rules = self.entry.rules
+                    self.entry.rules = replace(rules, max_price=min(
+                        decision.price, rules.max_price or decision.price))
                 self._fire_now(decision, recv_ns)
             elif isinstance(decision, EntryFinished):
                 self._entry_finished(decision)
@@ -350,6 +374,15 @@ class ListingSession:
                                          "error": str(exc)})
             self._entry_finished(self.entry.on_rejected(fire.text, None))
             return
+        except RateLimitedError as exc:
+            # refused, not placed: the next top may fire again, once Gate's window has reset
+            self._journal("buy_result", {"text": fire.text, "outcome": "rejected",
+                                         "label": exc.label or "TOO_MANY_REQUESTS",
+                                         "retry_after_s": exc.retry_after_s})
+            wait_s = min(exc.retry_after_s or 0.0, RATE_LIMIT_WAIT_MAX_S)
+            self._buy_blocked_until_ns = self.mono_ns() + int(wait_s * 1e9)
+            self._entry_finished(self.entry.on_rejected(fire.text, "TOO_MANY_REQUESTS"))
+            return
         except RejectedError as exc:
             self._journal("buy_result", {"text": fire.text, "outcome": "rejected",
                                          "label": exc.label, "message": exc.message})
@@ -408,8 +441,58 @@ class ListingSession:
             self._journal("order", order_to_json(order))
             self._entry_finished(self.entry.on_result(order))
         elif order.text in self.sell_texts:
-            self._journal("order", order_to_json(order))
+            state = (order.status, order.filled_amount, order.left)
+            if self._sell_journaled.get(order.id) != state:  # lookups repeat the same state
+                self._sell_journaled[order.id] = state
+                self._journal("order", order_to_json(order))
+            self._sell_filled[order.id] = max(order.filled_amount,
+                                              self._sell_filled.get(order.id, Decimal(0)))
             self._run_exit(self.exit.on_order(order))
+        else:
+            return
+        self._check_fills_soon()
+
+    def _fills_missing(self) -> bool:
+        """Orders reported fills whose trades have not reached us."""
+        if self.entry.base_filled > self.position.base_bought:
+            return True
+        return any(filled > self.position.sold_by_order(oid)
+                   for oid, filled in self._sell_filled.items())
+
+    def _check_fills_soon(self) -> None:
+        if self.replaying or self._backfilling or not self._fills_missing():
+            return
+        self._backfilling = True
+        self._spawn(self._backfill_fills())
+
+    async def _backfill_fills(self) -> None:
+        """Fetch our trades when their pushes do not come (deduplicated by trade id)."""
+        try:
+            for delay in FILL_BACKFILL_DELAYS_S:
+                await asyncio.sleep(delay)
+                if not self._fills_missing():
+                    return
+                try:
+                    fills = await self.edges.execution.my_fills(self.pair.pair)
+                except ExchangeError as exc:
+                    log.warning("fill backfill failed", pair=self.pair.pair, error=str(exc))
+                    continue
+                for fill in sorted(fills, key=lambda f: (f.time_ms, f.trade_id)):
+                    self.on_fill(fill)
+        finally:
+            self._backfilling = False
+
+    async def _audit_sell(self, text: str) -> None:
+        """Look a resting sell up (a missed fill or cancel); absence proves nothing here."""
+        try:
+            found = await self.edges.execution.find_orders(self.pair.pair, frozenset({text}))
+        except ExchangeError as exc:
+            log.warning("sell audit failed", text=text, error=str(exc))
+            return
+        finally:
+            self._auditing = False
+        for order in found:
+            self.on_order(order)
 
     def on_fill(self, fill: Fill) -> None:
         if fill.text not in self.buy_texts and fill.text not in self.sell_texts:
@@ -434,6 +517,12 @@ class ListingSession:
             self._entry_finished(self.entry.on_tick(now_ms))
         if self.entry_finished and not self.closed:
             self._run_exit(self.exit.on_tick(now_ms))
+            live = self.exit.live_sell
+            if (live is not None and self.exit.state is ex.ExitState.TP_RESTING
+                    and not self._auditing and now_ms - self._last_audit_ms >= SELL_AUDIT_MS):
+                self._last_audit_ms = now_ms
+                self._auditing = True
+                self._spawn(self._audit_sell(live))
 
     # -- busy window -----------------------------------------------------------------------
 
@@ -547,6 +636,10 @@ class ListingSession:
         except ExchangeError as exc:
             self._journal("sell_result", {"text": action.text, "outcome": "rejected",
                                           "label": exc.label})
+            if isinstance(exc, RateLimitedError) and exc.retry_after_s:
+                # not placed; the machine keeps this sell live (nothing else is sent) until
+                # the window Gate announced has reset, then retries on its next tick
+                await asyncio.sleep(min(exc.retry_after_s, RATE_LIMIT_WAIT_MAX_S))
             self._run_exit(self.exit.on_place_result(action.text, ex.Rejected(exc.label)))
             return
         oid = result.id

@@ -1,8 +1,13 @@
 """The only place Gate's wire field names live: JSON <-> :mod:`sniper.core.models`.
 
 Reference: https://www.gate.com/docs/developers/apiv4/en/ (project notes ``shared/gate-v4.md``
-§2 REST objects, §3 errors, §4 rate-limit headers, §6 WebSocket pushes). WebSocket envelopes
-and channel names are in :mod:`sniper.core.codec_ws` and re-exported here.
+§2 REST objects, §3 errors, §4 rate-limit headers, §6 WebSocket pushes). This module holds the
+market-data decoders, errors and rate limits, and re-exports the rest of the codec, so callers
+import every name from here:
+
+* :mod:`sniper.core.codec_orders`: orders, fills, balances, and the order encoders;
+* :mod:`sniper.core.codec_ws`: WebSocket envelopes and channel names;
+* :mod:`sniper.core.codec_fields`: the field readers all of them share (private).
 
 Rules every decoder follows:
 
@@ -20,27 +25,19 @@ field-by-field reader, which either decodes the odd-but-valid payload or names t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
 import orjson
 
-from sniper.core.codec_ws import *  # noqa: F403 - the WebSocket half of the codec, re-exported
-from sniper.core.codec_ws import (
-    CH_BALANCES,
-    CH_BOOK_TICKER,
-    CH_BOOK_UPDATE,
-    CH_OBU,
-    CH_ORDER_BOOK,
-    CH_ORDERS,
-    CH_USERTRADES,
+from sniper.core.codec_fields import (
+    _SIDES,
+    _amount,
     _bad,
     _choice,
     _dec,
     _each,
-    _id,
     _int,
     _label_and_message,
     _lenient_int,
@@ -54,40 +51,24 @@ from sniper.core.codec_ws import (
     _str,
     reset_to_ms,
 )
+from sniper.core.codec_orders import *  # noqa: F403 - orders, fills, balances, encoders
+from sniper.core.codec_ws import *  # noqa: F403 - the WebSocket half of the codec, re-exported
+from sniper.core.codec_ws import CH_BOOK_TICKER, CH_BOOK_UPDATE, CH_OBU, CH_ORDER_BOOK
 from sniper.core.models import (
-    Balance,
     BookSnapshot,
     BookTop,
     BookUpdate,
-    Fill,
     Level,
-    Order,
-    OrderAck,
-    OrderRequest,
-    OrderStatus,
-    OrderType,
     PairInfo,
     PublicTrade,
     RateLimit,
-    Side,
     Ticker,
-    TimeInForce,
     TradeStatus,
 )
-from sniper.errors import ExchangeError, InvalidOrderError, ProtocolError, error_for_label
+from sniper.errors import ExchangeError, ProtocolError, error_for_label
 
-_ZERO: Final = Decimal(0)
 _MAX_PRECISION: Final = 40
-# Client order id rule (§2.4): "t-" then at most 28 bytes of [0-9A-Za-z_.-].
-_TEXT_RE: Final = re.compile(r"t-[0-9A-Za-z_.\-]{1,28}")
-
-_SIDES: Final[dict[str, Side]] = {"buy": "buy", "sell": "sell"}
-_ROLES: Final[dict[str, str]] = {"maker": "maker", "taker": "taker"}
-_ORDER_TYPES: Final[dict[str, OrderType]] = {"limit": "limit", "market": "market"}
-_TIFS: Final[dict[str, TimeInForce]] = {"gtc": "gtc", "ioc": "ioc", "poc": "poc", "fok": "fok"}
 _TRADE_STATUSES: Final = {status.value: status for status in TradeStatus}
-_ORDER_STATUSES: Final = {status.value: status for status in OrderStatus}
-_ACTION_MODES: Final = frozenset({"ACK", "RESULT", "FULL"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,14 +219,6 @@ def _top_side(
     return price, size
 
 
-def _amount(obj: dict[str, Any], key: str, where: str, default: Decimal | None = None) -> Decimal:
-    """A price or quantity: a finite decimal that is not negative."""
-    number = _dec(obj, key, where, default)
-    if number.is_signed() and number:
-        raise _bad(obj, where, key, "negative", number)
-    return number
-
-
 # ---------------------------------------------------------------------------------------------
 # REST market data: pairs, snapshots, tickers, trades, server time
 
@@ -366,157 +339,6 @@ def decode_server_time(obj: Any) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# orders, fills, balances
-
-
-def decode_order(obj: Any, *, event: str | None = None) -> Order:
-    """A REST Order (``FULL``/``RESULT``) or one ``spot.orders`` item (§2.5, §6.5).
-
-    Fields a mode leaves out read as zero / empty. ``status`` missing (some WS pushes) is
-    derived from ``event``/``finish_as``; ``filled_amount`` missing (older WS pushes) is
-    ``amount - left`` where both are in base, zero otherwise.
-    """
-    where = "order"
-    order = _object(obj, where)
-    if event is None:
-        pushed = order.get("event")
-        event = pushed if type(pushed) is str else None
-    order_type = _choice(order, "type", where, _ORDER_TYPES, default="limit")
-    side = _choice(order, "side", where, _SIDES)
-    amount = _amount(order, "amount", where)
-    left = _amount(order, "left", where, default=_ZERO)
-    finish_as = _str(order, "finish_as", where, default="")
-    filled_amount = _opt_dec(order, "filled_amount", where)
-    if filled_amount is None:
-        # A market buy counts amount/left in quote, so base cannot be derived from them.
-        in_base = not (order_type == "market" and side == "buy")
-        filled_amount = amount - left if in_base and "left" in order else _ZERO
-        if filled_amount < 0:
-            raise _bad(order, where, "left", "greater than amount", left)
-    elif filled_amount < 0:
-        raise _bad(order, where, "filled_amount", "negative", filled_amount)
-    filled_total = _opt_dec(order, "filled_total", where)
-    if filled_total is None:
-        filled_total = _dec(order, "fill_price", where, default=_ZERO)  # deprecated alias
-    price = _opt_dec(order, "price", where)
-    if order_type == "market" and price is not None and not price:
-        price = None
-    avg = _opt_dec(order, "avg_deal_price", where)
-    return Order(
-        id=_id(order, "id", where),
-        text=_str(order, "text", where, default=""),
-        pair=_name(order, "currency_pair", where),
-        side=side,
-        type=order_type,
-        time_in_force=_choice(order, "time_in_force", where, _TIFS, default="gtc"),
-        status=_order_status(order, where, event, finish_as, left),
-        amount=amount,
-        price=price,
-        left=left,
-        filled_amount=filled_amount,
-        filled_total=filled_total,
-        avg_deal_price=avg if avg else None,
-        fee=_dec(order, "fee", where, default=_ZERO),
-        fee_currency=_str(order, "fee_currency", where, default=""),
-        finish_as=finish_as,
-        create_time_ms=_ms(order, "create_time_ms", where, "create_time"),
-        update_time_ms=_ms(order, "update_time_ms", where, "update_time"),
-        event=event,
-    )
-
-
-def _order_status(
-    order: dict[str, Any], where: str, event: str | None, finish_as: str, left: Decimal
-) -> OrderStatus:
-    if order.get("status") is not None:
-        return _choice(order, "status", where, _ORDER_STATUSES)
-    if event != "finish":
-        return OrderStatus.OPEN
-    if finish_as == "filled" or (not finish_as and not left):
-        return OrderStatus.CLOSED
-    return OrderStatus.CANCELLED
-
-
-def decode_orders_push(result: Any) -> list[Order]:
-    """A ``spot.orders`` result: an array of orders, each with its own ``event``."""
-    return _each(result, CH_ORDERS, decode_order)
-
-
-def decode_order_ack(obj: Any) -> OrderAck:
-    """The ``action_mode=ACK`` answer to a placement: ``{id, text, amend_text}``."""
-    where = "order_ack"
-    ack = _object(obj, where)
-    return OrderAck(id=_id(ack, "id", where), text=_str(ack, "text", where, default=""))
-
-
-def decode_order_or_ack(obj: Any) -> Order | OrderAck:
-    """A placement answer in any ``action_mode``: an :class:`Order` when it carries one."""
-    if type(obj) is dict and "currency_pair" in obj:
-        return decode_order(obj)
-    return decode_order_ack(obj)
-
-
-def decode_fill(obj: Any) -> Fill:
-    """One of our trades: a ``spot.usertrades`` item or a ``/spot/my_trades`` entry.
-
-    Lite channels drop the fee fields; they then read as zero / empty.
-    """
-    where = "user_trade"
-    fill = _object(obj, where)
-    role = _choice(fill, "role", where, _ROLES)
-    return Fill(
-        trade_id=_id(fill, "id", where),
-        order_id=_id(fill, "order_id", where),
-        text=_str(fill, "text", where, default=""),
-        pair=_name(fill, "currency_pair", where),
-        side=_choice(fill, "side", where, _SIDES),
-        role="maker" if role == "maker" else "taker",
-        price=_amount(fill, "price", where),
-        amount=_amount(fill, "amount", where),
-        fee=_dec(fill, "fee", where, default=_ZERO),
-        fee_currency=_str(fill, "fee_currency", where, default=""),
-        time_ms=_ms(fill, "create_time_ms", where, "create_time"),
-    )
-
-
-def decode_fills_push(result: Any) -> list[Fill]:
-    """A ``spot.usertrades`` result (an array) or the ``/spot/my_trades`` array."""
-    return _each(result, CH_USERTRADES, decode_fill)
-
-
-def decode_balance(obj: Any) -> Balance:
-    """A ``GET /spot/accounts`` entry: ``currency, available, locked``."""
-    where = "account"
-    account = _object(obj, where)
-    return Balance(
-        currency=_name(account, "currency", where),
-        available=_dec(account, "available", where),
-        locked=_dec(account, "locked", where),
-    )
-
-
-def decode_balances(obj: Any) -> list[Balance]:
-    """The ``GET /spot/accounts`` array."""
-    return _each(obj, "accounts", decode_balance)
-
-
-def _balance_push(obj: Any) -> Balance:
-    where = CH_BALANCES
-    item = _object(obj, where)
-    available = _dec(item, "available", where)
-    locked = _opt_dec(item, "freeze", where)
-    if locked is None:
-        # Some SDK models omit ``freeze``; ``total`` then tells us what is locked.
-        locked = _dec(item, "total", where) - available
-    return Balance(currency=_name(item, "currency", where), available=available, locked=locked)
-
-
-def decode_balances_push(result: Any) -> list[Balance]:
-    """A ``spot.balances`` result: ``available`` and ``freeze`` (read as ``locked``)."""
-    return _each(result, CH_BALANCES, _balance_push)
-
-
-# ---------------------------------------------------------------------------------------------
 # errors and rate limits
 
 
@@ -573,63 +395,3 @@ def decode_rate_limit(headers: Mapping[str, str]) -> RateLimit:
         elif lowered == _RL_RESET:
             reset = reset_to_ms(value)
     return RateLimit(remaining=remaining, limit=limit, reset_ms=reset)
-
-
-# ---------------------------------------------------------------------------------------------
-# encoding
-
-
-def format_decimal(value: Decimal) -> str:
-    """Plain decimal text for Gate: no exponent, no trailing zeros (``1E+2`` → ``100``)."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def _positive(value: object, what: str) -> str:
-    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
-        raise InvalidOrderError(f"order {what} must be a positive finite Decimal, got {value!r}")
-    return format_decimal(value)
-
-
-def encode_order(req: OrderRequest, *, action_mode: str = "ACK") -> dict[str, str]:
-    """The ``POST /spot/orders`` body (also the WS ``spot.order_place`` ``req_param``).
-
-    Raises :class:`~sniper.errors.InvalidOrderError` for a request Gate would refuse anyway
-    (bad client id, non-positive amount or price, limit without price, market not IOC/FOK),
-    so a bad order is caught while it is being armed rather than at the open.
-    """
-    if _TEXT_RE.fullmatch(req.text) is None:
-        raise InvalidOrderError(f"order text {req.text!r}: must be t- and 1-28 of [0-9A-Za-z_.-]")
-    if req.side not in _SIDES:
-        raise InvalidOrderError(f"order side {req.side!r}")
-    if req.time_in_force not in _TIFS:
-        raise InvalidOrderError(f"order time_in_force {req.time_in_force!r}")
-    if action_mode not in _ACTION_MODES:
-        raise InvalidOrderError(f"action_mode {action_mode!r}")
-    if not req.pair or not req.account:
-        raise InvalidOrderError("order pair and account must be set")
-    body = {
-        "currency_pair": req.pair,
-        "side": req.side,
-        "type": req.type,
-        "amount": _positive(req.amount, "amount"),
-    }
-    if req.type == "limit":
-        body["price"] = _positive(req.price, "price")
-    elif req.type == "market":
-        if req.time_in_force not in ("ioc", "fok"):
-            raise InvalidOrderError("market orders accept only ioc or fok")
-    else:
-        raise InvalidOrderError(f"order type {req.type!r}")
-    body["time_in_force"] = req.time_in_force
-    body["text"] = req.text
-    body["account"] = req.account
-    body["action_mode"] = action_mode
-    return body
-
-
-def encode_order_body(req: OrderRequest, *, action_mode: str = "ACK") -> bytes:
-    """:func:`encode_order` as the exact JSON bytes to send (and to sign)."""
-    return orjson.dumps(encode_order(req, action_mode=action_mode))

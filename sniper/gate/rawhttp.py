@@ -10,9 +10,10 @@ What is prepared, and when:
   ``Content-Type`` and ``KEY`` header bytes, and the signed path (``/api/v4/spot/orders``,
   taken from the base URL so any prefix is signed too, §1.2).
 * :meth:`RawHttpOrderSender.prepare` (at arming): the JSON body from
-  :func:`sniper.core.codec.encode_order_body`, cut around sentinel price/amount values, with
-  the client id (``text``) already in it. :meth:`PreparedOrder.precompute` can go further
-  and render the body and its SHA-512 for an expected price/amount.
+  :func:`sniper.core.codec.encode_order_body`, cut around sentinel price/amount values
+  (:func:`sniper.gate.prepared.prepare_order`), with the client id (``text``) already in it.
+  :meth:`PreparedOrder.precompute` can go further and render the body and its SHA-512 for an
+  expected price/amount.
 * :meth:`RawHttpOrderSender.send` (at fire): splice price and amount (the body hash is taken
   over the exact final bytes, unless precomputed for these values), the timestamp, the HMAC,
   ``x-gate-exptime`` and ``Content-Length``; write once; parse the answer.
@@ -28,11 +29,8 @@ on the next call; an optional keep-alive ping (``GET /spot/time``) keeps it from
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import hashlib
 import ssl
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,8 +45,6 @@ from sniper.core.codec import (
     decode_rate_limit,
     decode_server_time,
     encode_order,
-    encode_order_body,
-    format_decimal,
     loads,
 )
 from sniper.core.models import Order, OrderAck, OrderRequest, RateLimit
@@ -64,24 +60,24 @@ from sniper.errors import (
     TransientError,
 )
 from sniper.gate import endpoints as ep
+from sniper.gate.httpwire import BadResponseError, read_response
+from sniper.gate.prepared import PreparedOrder, prepare_order
 from sniper.gate.rest import GatewayTimes, gateway_times
+
+__all__ = [
+    "DEFAULT_PING_S",
+    "DEFAULT_TIMEOUT_S",
+    "DEFAULT_TTL_MS",
+    "PreparedOrder",
+    "RawHttpOrderSender",
+    "RawHttpStatistics",
+    "read_response",
+]
 
 DEFAULT_TIMEOUT_S: Final = 5.0
 DEFAULT_TTL_MS: Final = 1500
 DEFAULT_PING_S: Final = 15.0
-_MAX_BODY: Final = 1 << 20
-
-# Encoded into the body template and found again by value; each must occur exactly once.
-_PRICE_SENTINEL: Final = Decimal("918273645.546372819")
-_AMOUNT_SENTINEL: Final = Decimal("192837465.564738291")
-_SLOT_PRICE: Final = 0
-_SLOT_AMOUNT: Final = 1
-
 _log = structlog.get_logger(__name__)
-
-
-class _BadResponseError(Exception):
-    """The peer's bytes are not an HTTP/1.1 response we can read (internal to this module)."""
 
 
 _WIRE_ERRORS: Final = (
@@ -89,85 +85,9 @@ _WIRE_ERRORS: Final = (
     TimeoutError,  # no answer within timeout_s
     EOFError,  # asyncio.IncompleteReadError: closed mid-answer
     asyncio.LimitOverrunError,  # a header block larger than the stream limit
-    _BadResponseError,
+    BadResponseError,
 )
 """What a dropped, silent or garbled connection raises once a request has been written."""
-
-
-class PreparedOrder:
-    """A placement encoded ahead of time; send it once with :meth:`RawHttpOrderSender.send`.
-
-    ``written_ns``/``answered_ns`` are monotonic timestamps of the send (0 until it happens).
-    """
-
-    __slots__ = (
-        "_cache",
-        "_parts",
-        "_sig_cache",
-        "_slots",
-        "answered_ns",
-        "fired",
-        "request",
-        "ttl_ms",
-        "written_ns",
-    )
-
-    def __init__(
-        self,
-        request: OrderRequest,
-        parts: tuple[bytes, ...],
-        slots: tuple[int, ...],
-        ttl_ms: int | None,
-    ) -> None:
-        self.request = request
-        self.ttl_ms = ttl_ms
-        self._parts = parts
-        self._slots = slots
-        self._cache: tuple[Decimal | None, Decimal, bytes, str] | None = None
-        self._sig_cache: tuple[str, str, str] | None = None  # (body hash, timestamp, sign)
-        self.fired = False
-        self.written_ns = 0
-        self.answered_ns = 0
-
-    @property
-    def text(self) -> str:
-        """The client id the body carries (allocated when the request was made)."""
-        return self.request.text
-
-    def body(self, price: Decimal | None, amount: Decimal) -> bytes:
-        """The exact body bytes for these values."""
-        values = [b"", b""]
-        if price is not None:
-            values[_SLOT_PRICE] = format_decimal(price).encode()
-        values[_SLOT_AMOUNT] = format_decimal(amount).encode()
-        parts = self._parts
-        out = [parts[0]]
-        for index, slot in enumerate(self._slots):
-            out.append(values[slot])
-            out.append(parts[index + 1])
-        return b"".join(out)
-
-    def precompute(self, price: Decimal | None, amount: Decimal) -> None:
-        """Render the body and its SHA-512 now for the values expected at fire time."""
-        body = self.body(price, amount)
-        self._cache = (price, amount, body, hashlib.sha512(body).hexdigest())
-
-    def body_and_hash(self, price: Decimal | None, amount: Decimal) -> tuple[bytes, str]:
-        """Body bytes and their SHA-512 hex, from the precomputed ones when the values match."""
-        cache = self._cache
-        if cache is not None and cache[0] == price and cache[1] == amount:
-            return cache[2], cache[3]
-        body = self.body(price, amount)
-        return body, hashlib.sha512(body).hexdigest()
-
-    def sign(self, signer: Signer, path: str, body_hash: str, timestamp: str) -> str:
-        """The REST signature of this body at ``timestamp`` (reused within the same second)."""
-        cached = self._sig_cache
-        if cached is not None and cached[0] == body_hash and cached[1] == timestamp:
-            return cached[2]
-        sign = signer.rest("POST", path, "", b"", timestamp, body_hash=body_hash)
-        self._sig_cache = (body_hash, timestamp, sign)
-        return sign
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,17 +265,7 @@ class RawHttpOrderSender:
         mode = self.action_mode if action_mode is None else action_mode
         ttl = self.ttl_ms if ttl_ms == -1 else ttl_ms
         encode_order(request, action_mode=mode)  # validate the real values at arming time
-        template = dataclasses.replace(
-            request,
-            price=None if request.price is None else _PRICE_SENTINEL,
-            amount=_AMOUNT_SENTINEL,
-        )
-        body = encode_order_body(template, action_mode=mode)
-        markers = [(format_decimal(_AMOUNT_SENTINEL).encode(), _SLOT_AMOUNT)]
-        if request.price is not None:
-            markers.append((format_decimal(_PRICE_SENTINEL).encode(), _SLOT_PRICE))
-        parts, slots = _cut(body, markers)
-        return PreparedOrder(request, parts, slots, ttl)
+        return prepare_order(request, action_mode=mode, ttl_ms=ttl)
 
     def render(self, prepared: PreparedOrder, price: Decimal | None, amount: Decimal) -> bytes:
         """The complete request bytes for these values at the current (Gate) time."""
@@ -542,108 +452,3 @@ class RawHttpOrderSender:
                 f"raw order: {error} (server error after sending)", text=prepared.text
             ) from error
         raise error
-
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-    """Read one HTTP/1.1 response: ``(status, lower-cased headers, decoded body)``.
-
-    Handles ``Content-Length``, ``Transfer-Encoding: chunked``, read-to-close bodies, skipped
-    1xx answers and gzip/deflate ``Content-Encoding``. Raises ``_BadResponseError`` for bytes
-    that are not HTTP, :class:`asyncio.IncompleteReadError` (an ``EOFError``) on a cut-off
-    answer.
-    """
-    while True:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head[:-4].split(b"\r\n")
-        fields = lines[0].split(b" ", 2)
-        if len(fields) < 2 or not fields[0].startswith(b"HTTP/1."):
-            raise _BadResponseError(f"bad status line {lines[0][:80]!r}")
-        try:
-            status = int(fields[1])
-        except ValueError:
-            raise _BadResponseError(f"bad status line {lines[0][:80]!r}") from None
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep:
-                raise _BadResponseError(f"bad header line {line[:80]!r}")
-            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
-        if not 100 <= status < 200:
-            break
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = await _read_chunked(reader)
-    elif "content-length" in headers:
-        try:
-            length = int(headers["content-length"])
-        except ValueError:
-            raise _BadResponseError("bad Content-Length") from None
-        if not 0 <= length <= _MAX_BODY:
-            raise _BadResponseError(f"Content-Length {length} out of range")
-        body = await reader.readexactly(length)
-    elif status in (204, 304):
-        body = b""
-    else:
-        body = await _read_to_close(reader)  # no framing: the body runs to the close
-        headers["connection"] = "close"
-    encoding = headers.get("content-encoding", "").lower()
-    if encoding in ("gzip", "deflate"):
-        try:
-            body = zlib.decompress(body, zlib.MAX_WBITS | 32)  # auto-detects gzip/zlib
-        except zlib.error as exc:
-            raise _BadResponseError(f"bad {encoding} body: {exc}") from None
-    return status, headers, body
-
-
-async def _read_to_close(reader: asyncio.StreamReader) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while chunk := await reader.read(65536):
-        total += len(chunk)
-        if total > _MAX_BODY:
-            raise _BadResponseError("unframed body too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        line = await reader.readuntil(b"\r\n")
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise _BadResponseError(f"bad chunk size {line[:40]!r}") from None
-        if size == 0:
-            while await reader.readuntil(b"\r\n") != b"\r\n":
-                pass  # trailers: ignored
-            return b"".join(chunks)
-        total += size
-        if total > _MAX_BODY:
-            raise _BadResponseError("chunked body too large")
-        chunk = await reader.readexactly(size + 2)
-        if chunk[-2:] != b"\r\n":
-            raise _BadResponseError("chunk not terminated by CRLF")
-        chunks.append(chunk[:-2])
-
-
-def _cut(
-    body: bytes, markers: list[tuple[bytes, int]]
-) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
-    """Split ``body`` around each marker (which must occur exactly once), in body order."""
-    found: list[tuple[int, int, int]] = []
-    for marker, slot in markers:
-        position = body.find(marker)
-        if position < 0 or body.find(marker, position + 1) >= 0:
-            raise ProtocolError(f"order template: marker {marker!r} not unique", raw=body)
-        found.append((position, len(marker), slot))
-    found.sort()
-    parts: list[bytes] = []
-    slots: list[int] = []
-    cursor = 0
-    for position, length, slot in found:
-        parts.append(body[cursor:position])
-        slots.append(slot)
-        cursor = position + length
-    parts.append(body[cursor:])
-    return tuple(parts), tuple(slots)

@@ -13,7 +13,8 @@ Protocol (https://www.gate.com/docs/developers/apiv4/ws/en/#spot-account-trade):
   is reconciled by ``text``; it is never reported as rejected.
 
 Hot path: :meth:`GateWsTrader.prepare` encodes the whole request ahead of time with sentinel
-values, cuts it into byte segments and draws the frame's masking key;
+values, cuts it into byte segments and draws the frame's masking key (a
+:class:`~sniper.gate.prepared.PreparedWsOrder`);
 :meth:`GateWsTrader.fire_nowait` splices the request time, the ``x-gate-exptime`` header,
 price and amount into it, masks it under a pre-built WebSocket header and writes it straight
 to the socket, synchronously (:meth:`WsConnection.write_frame_nowait`; no trip through
@@ -27,8 +28,6 @@ Each request's monotonic timestamps (decision, written, ack, result) are kept on
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import operator
 import secrets
 import time
 from collections import deque
@@ -50,12 +49,13 @@ from sniper.core.codec import (
     decode_order_or_ack,
     decode_ws_message,
     encode_order,
+    encode_order_ref,
     encode_ws_api_request,
     encode_ws_login,
     encode_ws_ping,
-    format_decimal,
 )
 from sniper.core.models import Order, OrderAck, OrderRequest
+from sniper.core.ratelimit import MAX_HEADER_BLOCK_S
 from sniper.core.signing import Signer
 from sniper.errors import (
     AuthError,
@@ -63,124 +63,26 @@ from sniper.errors import (
     InvalidOrderError,
     OutcomeUnknownError,
     ProtocolError,
+    RateLimitedError,
     TransientError,
     error_for_label,
 )
-from sniper.gate.wsconn import DEFAULT_MAX_SIZE, BackoffPolicy, WsConnection, client_text_frame
+from sniper.gate.prepared import PreparedWsOrder, WsOrderTiming, prepare_ws_order
+from sniper.gate.wsconn import DEFAULT_MAX_SIZE, BackoffPolicy, WsConnection
 
-# Wire names the codec does not (yet) provide encoders for; see the module report.
-_EXPTIME_HEADER: Final = "x-gate-exptime"
-
-# Sentinels encoded into a template and found again by value, so no field name is needed here.
-# Each must occur exactly once in the encoded frame (checked in prepare()).
-_TIME_SENTINEL: Final = 3_999_999_917
-_EXPTIME_SENTINEL: Final = "5999999919597"
-_PRICE_SENTINEL: Final = Decimal("918273645.546372819")
-_AMOUNT_SENTINEL: Final = Decimal("192837465.564738291")
-_SLOT_TIME: Final = 0
-_SLOT_EXPTIME: Final = 1
-_SLOT_PRICE: Final = 2
-_SLOT_AMOUNT: Final = 3
+__all__ = [
+    "DEFAULT_REPLY_TIMEOUT_S",
+    "DEFAULT_TTL_MS",
+    "GateWsTrader",
+    "GateWsTraderStatistics",
+    "PreparedWsOrder",
+    "WsOrderTiming",
+]
 
 DEFAULT_REPLY_TIMEOUT_S: Final = 5.0
 DEFAULT_TTL_MS: Final = 1_000
 
 _log = structlog.get_logger(__name__)
-
-
-@dataclass(slots=True)
-class WsOrderTiming:
-    """Monotonic timestamps (ns) of one trading-API request; 0 = did not happen.
-
-    Filled in as the request progresses, hence not frozen. ``gate_in_us``/``gate_out_us`` are
-    Gate's gateway receive/send times of the final reply (µs, exchange clock).
-    """
-
-    req_id: str
-    text: str
-    decision_ns: int = 0
-    written_ns: int = 0
-    ack_ns: int = 0
-    result_ns: int = 0
-    gate_in_us: int | None = None
-    gate_out_us: int | None = None
-    outcome: str = ""
-    """``ok``, Gate's error label, ``error``, ``unknown`` (timeout / connection lost)."""
-
-
-class PreparedWsOrder:
-    """A placement encoded ahead of time; fire it once with :meth:`GateWsTrader.fire`.
-
-    Keeps the last rendered time/price/amount texts: the value a rehearsal rendered is
-    reused at fire time when equal (a comparison instead of a formatting).
-    """
-
-    __slots__ = (
-        "_amount",
-        "_amount_text",
-        "_future",
-        "_mask",
-        "_pick",
-        "_price",
-        "_price_text",
-        "_second",
-        "_second_text",
-        "_template",
-        "fired",
-        "req_id",
-        "request",
-        "timing",
-        "ttl_ms",
-    )
-
-    def __init__(
-        self,
-        request: OrderRequest,
-        req_id: str,
-        parts: tuple[bytes, ...],
-        slots: tuple[int, ...],
-        ttl_ms: int | None,
-        mask: bytes | None = None,
-    ) -> None:
-        self.request = request
-        self.req_id = req_id
-        self.ttl_ms = ttl_ms
-        # The frame with each slot as ``%s`` (literal ``%`` doubled); ``_pick`` orders the
-        # slot values as they occur in the frame (at least time and amount: always a tuple).
-        self._template = b"%s".join(part.replace(b"%", b"%%") for part in parts)
-        self._pick = operator.itemgetter(*slots)
-        self._mask = mask if mask is not None else secrets.token_bytes(4)
-        self.fired = False
-        self.timing = WsOrderTiming(req_id=req_id, text=request.text)
-        self._future: asyncio.Future[Any] | None = None
-        self._second = -1
-        self._second_text = b""
-        self._price: Decimal | None = None
-        self._price_text = b""
-        self._amount: Decimal | None = None
-        self._amount_text = b""
-
-    def render(self, time_s: float, price: Decimal | None, amount: Decimal) -> bytes:
-        """The request JSON for these values (``time_s`` is Gate's time, fractional seconds)."""
-        second = int(time_s)
-        if second != self._second:
-            self._second_text = str(second).encode()
-            self._second = second
-        exptime = b"" if self.ttl_ms is None else str(int(time_s * 1000) + self.ttl_ms).encode()
-        if price is not None and price != self._price:
-            self._price_text = format_decimal(price).encode()
-            self._price = price
-        if amount != self._amount:
-            self._amount_text = format_decimal(amount).encode()
-            self._amount = amount
-        # One C-level bytes formatting instead of a Python join loop (~4x cheaper).
-        values = (self._second_text, exptime, self._price_text, self._amount_text)
-        rendered: bytes = self._template % self._pick(values)
-        return rendered
-
-    def frame(self, time_s: float, price: Decimal | None, amount: Decimal) -> bytes:
-        """The complete masked WebSocket frame of :meth:`render`'s request (ready to write)."""
-        return client_text_frame(self.render(time_s, price, amount), self._mask)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,14 +239,17 @@ class GateWsTrader:
     async def cancel(self, order_id: str, pair: str) -> Order:
         """Cancel an order (``spot.order_cancel``). Silence raises OutcomeUnknownError."""
         result: Order = await self._call(
-            CH_ORDER_CANCEL, _order_ref(order_id, pair), decode_order, unknown_on_silence=True
+            CH_ORDER_CANCEL, encode_order_ref(order_id, pair), decode_order, unknown_on_silence=True
         )
         return result
 
     async def status(self, order_id: str, pair: str) -> Order:
         """Look an order up (``spot.order_status``). Silence raises TransientError."""
         result: Order = await self._call(
-            CH_ORDER_STATUS, _order_ref(order_id, pair), decode_order, unknown_on_silence=False
+            CH_ORDER_STATUS,
+            encode_order_ref(order_id, pair),
+            decode_order,
+            unknown_on_silence=False,
         )
         return result
 
@@ -362,28 +267,7 @@ class GateWsTrader:
         mode = self.action_mode if action_mode is None else action_mode
         ttl = self.ttl_ms if ttl_ms == -1 else ttl_ms
         encode_order(request, action_mode=mode)  # validate the real request now, not at T0
-        template_req = dataclasses.replace(
-            request,
-            price=None if request.price is None else _PRICE_SENTINEL,
-            amount=_AMOUNT_SENTINEL,
-        )
-        req_id = self._new_req_id()
-        header = {_EXPTIME_HEADER: _EXPTIME_SENTINEL} if ttl is not None else None
-        frame = encode_ws_api_request(
-            CH_ORDER_PLACE,
-            req_id,
-            encode_order(template_req, action_mode=mode),
-            time_s=_TIME_SENTINEL,
-            req_header=header,
-        )
-        markers = [(str(_TIME_SENTINEL).encode(), _SLOT_TIME)]
-        if ttl is not None:
-            markers.append((_EXPTIME_SENTINEL.encode(), _SLOT_EXPTIME))
-        if request.price is not None:
-            markers.append((format_decimal(_PRICE_SENTINEL).encode(), _SLOT_PRICE))
-        markers.append((format_decimal(_AMOUNT_SENTINEL).encode(), _SLOT_AMOUNT))
-        parts, slots = _cut(frame, markers)
-        return PreparedWsOrder(request, req_id, parts, slots, ttl)
+        return prepare_ws_order(request, self._new_req_id(), action_mode=mode, ttl_ms=ttl)
 
     async def fire(
         self,
@@ -605,6 +489,11 @@ class GateWsTrader:
             error = error_for_label(
                 reply.error_label, reply.error_message or f"status {reply.status}", reply.status
             )
+            reset_ms = reply.rate_limit.reset_ms
+            if isinstance(error, RateLimitedError) and reset_ms is not None:
+                # Gate said when its window resets (a 429 is never placed): callers wait that
+                wait_s = (reset_ms - (self._clock() + self.clock_offset_s) * 1000) / 1000
+                error.retry_after_s = min(max(wait_s, 0.0), MAX_HEADER_BLOCK_S)
             pending.future.set_exception(error)
             return
         try:
@@ -629,33 +518,3 @@ def _check_values(prepared: PreparedWsOrder, price: Decimal | None, amount: Deci
 
 def _identity(value: Any) -> Any:
     return value
-
-
-def _order_ref(order_id: str, pair: str) -> dict[str, str]:
-    """``req_param`` of ``spot.order_cancel`` / ``spot.order_status`` (§7.4).
-
-    These two wire names belong in :mod:`sniper.core.codec`; it has no encoder for them yet.
-    """
-    return {"order_id": order_id, "currency_pair": pair}
-
-
-def _cut(
-    frame: bytes, markers: list[tuple[bytes, int]]
-) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
-    """Split ``frame`` around each marker (which must occur exactly once), in frame order."""
-    found: list[tuple[int, int, int]] = []
-    for marker, slot in markers:
-        position = frame.find(marker)
-        if position < 0 or frame.find(marker, position + 1) >= 0:
-            raise ProtocolError(f"order template: marker {marker!r} not unique", raw=frame)
-        found.append((position, len(marker), slot))
-    found.sort()
-    parts: list[bytes] = []
-    slots: list[int] = []
-    cursor = 0
-    for position, length, slot in found:
-        parts.append(frame[cursor:position])
-        slots.append(slot)
-        cursor = position + length
-    parts.append(frame[cursor:])
-    return tuple(parts), tuple(slots)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
 from hypothesis import given
@@ -135,9 +135,11 @@ def test_plan_entry_never_exceeds_budget_or_cap(
     pair = replace(PAIR, amount_precision=amount_places, price_precision=price_places)
     plan = plan_entry(pair, ask, quote_budget=budget, max_slippage_pct=slip, max_price=None)
     if isinstance(plan, EntryPlan):
-        assert plan.quote_cost == plan.price * plan.amount
-        assert plan.quote_cost <= budget
-        assert ask <= plan.price <= ask * (1 + slip / 100)
+        with localcontext() as ctx:  # exact: the default 28 digits would round the product
+            ctx.prec = 80
+            assert plan.quote_cost == plan.price * plan.amount
+            assert plan.quote_cost <= budget
+            assert ask <= plan.price <= ask * (1 + slip / 100)
         assert plan.amount >= 1
         assert plan.quote_cost >= 3
         assert plan.amount == round_down(plan.amount, amount_places)

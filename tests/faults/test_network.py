@@ -160,8 +160,10 @@ def first_ask(raw: dict[str, Any], pair: str = PAIR) -> Decimal:
     return asks[0]
 
 
-def other_user_buys(sim: SimServer, pair: str, price: Decimal, amount: Decimal) -> None:
-    """Someone else takes ``amount`` at up to ``price`` (fills our resting sell), right now."""
+def other_user_buys(sim: SimServer, pair: str, price: Decimal) -> None:
+    """Someone else takes every ask up to ``price`` (our resting sell included), right now."""
+    _, asks, _ = sim.engine.order_book(pair, 1000)
+    amount = sum((size for level, size in asks if level <= price), Decimal(0))
     uid = sim.engine.add_user(f"other-{len(our_orders(sim))}-{price}", "x" * 64,
                               {"USDT": Decimal("100000")})
     _, happened = sim.engine.place_order(
@@ -250,13 +252,18 @@ async def test_all_ws_dropped_while_the_take_profit_rests_and_fills(e2e: E2E) ->
     assert resting.text == tp.data["text"]
 
     sim.faults.drop_ws_connections()
-    other_user_buys(sim, PAIR, resting.price, resting.amount)  # fills it while we are away
+    orders_before = len(e2e.journal.rows("order", PAIR))
+    other_user_buys(sim, PAIR, resting.price)  # fills it while we are away
 
     closed = await e2e.wait_journal("closed", PAIR, daemon=daemon, timeout_s=15)
     assert closed.data["reason"] == "take_profit"
     assert sim.engine.get_order(sim.uid, PAIR, resting.id).status == "closed"
     assert open_sells(sim) == []
     assert len([o for o in our_orders(sim, PAIR) if o.side == "sell"]) == 1  # never re-placed
+    # the lookups that found it journaled the TP once per change, not once per lookup
+    tp_rows = [r for r in e2e.journal.rows("order", PAIR)[orders_before:]
+               if r.data["id"] == resting.id]
+    assert [r.data["status"] for r in tp_rows] == ["closed"]
     assert daemon.running
     tally(e2e, "WS: all connections dropped during the exit (TP fills meanwhile)",
           "reconnects; the resting TP's fill is found by lookup; closed, nothing re-sold",
@@ -283,7 +290,9 @@ async def test_silent_stall_of_every_ws_is_detected_and_the_listing_bought(e2e: 
     await wait_tp(e2e, daemon, timeout_s=18)
     assert injected(sim, "stall_ws") == 1
     assert sim.events.find("ws_stall"), "nothing was silenced"
-    assert len(sim.events.find("ws_open")) >= opens_before + 3
+    reopened = sim.events.find("ws_open")[opens_before:]
+    assert len(reopened) >= 3
+    assert sim.events.find("order_in")[0].t_ns > reopened[0].t_ns  # bought on a new link
     assert [o.text for o in open_sells(sim)] == [r.data["text"] for r in
                                                  e2e.journal.rows("sell_result", PAIR)]
     assert daemon.running
@@ -305,7 +314,8 @@ async def test_every_frame_delayed_still_buys_within_the_caps(e2e: E2E) -> None:
     delayed = sum(1 for _ in sim.events.find("ws_out"))
     cap = first_ask(raw) * (1 + SLIPPAGE_PCT / 100)
     buys = [o for o in our_orders(sim, PAIR) if o.side == "buy"]
-    assert buys and all(o.price <= cap for o in buys)
+    assert buys
+    assert all(o.price <= cap for o in buys)
     assert open_sells(sim)[0].amount == tp_amount_from_trades(sim)
     assert daemon.running
     tally(e2e, "WS: every frame delayed 40 ms", "buys within the caps; TP sized from the fills",
@@ -341,7 +351,8 @@ async def _book_fault_run(e2e: E2E, inject: str) -> tuple[Any, SimServer, dict[s
         "the book was not resynced from a REST snapshot")
     cap = first_ask(raw) * (1 + SLIPPAGE_PCT / 100)
     buys = [o for o in our_orders(sim, PAIR) if o.side == "buy"]
-    assert buys and all(o.price <= cap for o in buys), ([o.price for o in buys], cap)
+    assert buys
+    assert all(o.price <= cap for o in buys), ([o.price for o in buys], cap)
     buy_fills = [t for t in our_trades(sim, PAIR) if t.side == "buy"]
     assert min(t.price for t in buy_fills) == first_ask(raw)
     assert daemon.running
