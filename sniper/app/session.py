@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -290,12 +290,6 @@ class ListingSession:
         if self.entry.state is EntryState.ARMED and recv_ns >= self._buy_blocked_until_ns:
             decision = self.entry.on_top(None if ask is None else ask[0], self.wall_ms())
             if isinstance(decision, Fire):
-                if decision.attempt == 1:
-                    # The slippage cap is anchored to the first ask: a re-fire after a partial
-                    # fill ate the book must not pay up to max_slippage_pct above *that* ask.
-                    rules = self.entry.rules
-                    self.entry.rules = replace(rules, max_price=min(
-                        decision.price, rules.max_price or decision.price))
                 self._fire_now(decision, recv_ns)
             elif isinstance(decision, EntryFinished):
                 self._entry_finished(decision)
@@ -773,6 +767,9 @@ class ListingSession:
             self.on_fill(fill)
         for order in orders:
             self.on_order(order)
+        if self.position.base_bought > 0:
+            # what is really held now (someone may have sold while we were down): caps `held`
+            self.on_balance(await self.edges.execution.balance(self.pair.base))
         if (self._buy_activity or any(o.text in self.buy_texts for o in orders)
                 or self.position.buy_fills):
             self._entry_finished(self.entry.halt("restart")

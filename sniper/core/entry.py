@@ -23,7 +23,7 @@ never reuses them for a new order (see ``sniper.app.session``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
@@ -136,6 +136,12 @@ class EntryMachine:
         planned = self.plan(best_ask)
         if planned is None:
             return None
+        if self.attempt == 0:
+            # The cap is anchored to the first ask: a re-fire after a partial fill ate the
+            # book must not pay max_slippage_pct above whatever ask is left then.
+            cap = self.rules.max_price
+            self.rules = replace(self.rules, max_price=planned.price if cap is None
+                                 else min(cap, planned.price))
         text = self.texts[self.attempt]
         self.attempt += 1
         self.state = EntryState.IN_FLIGHT

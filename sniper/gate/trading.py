@@ -494,6 +494,13 @@ class GateWsTrader:
                 # Gate said when its window resets (a 429 is never placed): callers wait that
                 wait_s = (reset_ms - (self._clock() + self.clock_offset_s) * 1000) / 1000
                 error.retry_after_s = min(max(wait_s, 0.0), MAX_HEADER_BLOCK_S)
+            if isinstance(error, TransientError) and timing is not None:
+                # A 5xx for a placement does not prove the engine never took the order:
+                # reconcile by client id rather than fire again (a second buy is the risk).
+                unknown = OutcomeUnknownError(f"{error} (server error: outcome unknown)")
+                unknown.__cause__ = error
+                pending.future.set_exception(unknown)
+                return
             pending.future.set_exception(error)
             return
         try:

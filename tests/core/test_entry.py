@@ -166,3 +166,18 @@ def test_duplicate_results_are_not_double_counted() -> None:
     m.on_result(r)
     assert m.quote_spent == Decimal("10")
     assert m.on_result(result("t-other", "1", "1")) is None
+
+
+def test_refire_cap_is_anchored_to_the_first_ask() -> None:
+    m = machine(budget="50")
+    first = m.on_top(Decimal("0.1"), now_ms=1)
+    assert isinstance(first, Fire)
+    assert first.price == Decimal("0.11")
+    m.on_result(result("t-b1", "100", "10"))  # a partial fill ate the book
+    # the ask is now 0.105: ask * 1.1 would be 0.1155, above the first order's cap
+    second = m.on_top(Decimal("0.105"), now_ms=2)
+    assert isinstance(second, Fire)
+    assert second.price == Decimal("0.11")
+    # and an ask above the anchored cap does not fire at all
+    m.on_result(result("t-b2", "1", "0.11"))
+    assert m.on_top(Decimal("0.12"), now_ms=3) is None

@@ -75,10 +75,13 @@ async def test_polling_refused_keeps_polling_and_still_buys(e2e: E2E, status: in
     assert answered[-1] == 200
     assert_one_correct_tp(e2e, sim, tp.data["text"])
     assert daemon.running
-    tally(e2e, f"REST: {status} on currency_pairs polling" + (" (no headers)" * (status == 429)),
-          "retried with jittered backoff, polling goes on; listing found and bought",
-          f"test_exchange_answers::test_polling_refused_keeps_polling_and_still_buys[{status}]",
-          injected=injected(sim, f"http{status}"))
+    tally(
+        e2e,
+        f"REST: {status} on currency_pairs polling" + (" (no headers)" * (status == 429)),
+        "retried with jittered backoff, polling goes on; listing found and bought",
+        f"test_exchange_answers::test_polling_refused_keeps_polling_and_still_buys[{status}]",
+        injected=injected(sim, f"http{status}"),
+    )
 
 
 async def test_polling_429_with_reset_header_waits_for_the_reset(e2e: E2E) -> None:
@@ -86,20 +89,25 @@ async def test_polling_429_with_reset_header_waits_for_the_reset(e2e: E2E) -> No
     reset_ms = 1500
     sim.faults.fail_http(1, 429, path_prefix="/spot/currency_pairs", reset_after_ms=reset_ms)
 
-    refused = await e2e.wait_sim(lambda e: e.kind == "http_out" and e.name == PAIRS_PATH
-                                 and e.status == 429)
-    retried = await e2e.wait_sim(lambda e: e.kind == "http_in" and e.name == PAIRS_PATH,
-                                 timeout_s=5)
+    refused = await e2e.wait_sim(
+        lambda e: e.kind == "http_out" and e.name == PAIRS_PATH and e.status == 429
+    )
+    retried = await e2e.wait_sim(
+        lambda e: e.kind == "http_in" and e.name == PAIRS_PATH, timeout_s=5
+    )
     waited_ms = (retried.t_ns - refused.t_ns) / 1e6
     # the daemon's clock runs ahead of the held-then-released simulator by daemon_lead_ms
     assert waited_ms >= reset_ms - daemon_lead_ms(sim) - 100, (waited_ms, daemon_lead_ms(sim))
     assert waited_ms >= 300  # not the 50 ms backoff of a 429 without headers
     tp = await wait_tp(e2e, daemon)
     assert_one_correct_tp(e2e, sim, tp.data["text"])
-    tally(e2e, "REST: 429 with rate-limit headers on currency_pairs polling",
-          "waits until the announced reset (at most 10 s), then polls again",
-          "test_exchange_answers::test_polling_429_with_reset_header_waits_for_the_reset",
-          injected=injected(sim, "http429"))
+    tally(
+        e2e,
+        "REST: 429 with rate-limit headers on currency_pairs polling",
+        "waits until the announced reset (at most 10 s), then polls again",
+        "test_exchange_answers::test_polling_429_with_reset_header_waits_for_the_reset",
+        injected=injected(sim, "http429"),
+    )
 
 
 async def test_polling_connection_reset_is_retried(e2e: E2E) -> None:
@@ -110,10 +118,13 @@ async def test_polling_connection_reset_is_retried(e2e: E2E) -> None:
     assert injected(sim, "http_reset") == 3
     assert_one_correct_tp(e2e, sim, tp.data["text"])
     assert daemon.running
-    tally(e2e, "REST: connection reset on currency_pairs polling",
-          "an idempotent GET: retried on a new connection; polling goes on",
-          "test_exchange_answers::test_polling_connection_reset_is_retried",
-          injected=injected(sim, "http_reset"))
+    tally(
+        e2e,
+        "REST: connection reset on currency_pairs polling",
+        "an idempotent GET: retried on a new connection; polling goes on",
+        "test_exchange_answers::test_polling_connection_reset_is_retried",
+        injected=injected(sim, "http_reset"),
+    )
 
 
 # -- the sells (REST) ---------------------------------------------------------------------------
@@ -139,10 +150,13 @@ async def test_take_profit_429_is_retried_after_the_window(
             assert (later.t_ns - earlier.t_ns) / 1e6 >= reset_after_ms - lead - 100
     assert daemon.running
     kind = "with" if reset_after_ms else "without"
-    tally(e2e, f"REST: 429 {kind} rate-limit headers on the take-profit order",
-          "not placed; retried (after the announced reset when given); one TP",
-          f"test_exchange_answers::test_take_profit_429_is_retried_after_the_window[{kind}]",
-          injected=injected(sim, "http429"))
+    tally(
+        e2e,
+        f"REST: 429 {kind} rate-limit headers on the take-profit order",
+        "not placed; retried (after the announced reset when given); one TP",
+        f"test_exchange_answers::test_take_profit_429_is_retried_after_the_window[{kind}]",
+        injected=injected(sim, "http429"),
+    )
 
 
 @pytest.mark.parametrize("fault", ["http502", "http_reset"])
@@ -165,17 +179,21 @@ async def test_take_profit_server_error_or_reset_is_reconciled_then_placed_once(
     assert injected(sim, fault) == 1
     assert daemon.running
     what = "502" if fault == "http502" else "connection reset"
-    tally(e2e, f"REST: {what} on the take-profit order",
-          "outcome unknown: looked up by client id, found absent, placed again once",
-          f"test_exchange_answers::test_take_profit_server_error_or_reset_is_reconciled_then_"
-          f"placed_once[{fault}]", injected=injected(sim, fault))
+    tally(
+        e2e,
+        f"REST: {what} on the take-profit order",
+        "outcome unknown: looked up by client id, found absent, placed again once",
+        f"test_exchange_answers::test_take_profit_server_error_or_reset_is_reconciled_then_"
+        f"placed_once[{fault}]",
+        injected=injected(sim, fault),
+    )
 
 
 def blackhole_first_sell(sim: SimServer) -> None:
     """The exchange takes the first sell and closes the connection instead of answering."""
+
     def after_buy(_order: Any) -> None:
-        sim.faults.after_next_order(lambda _o: sim.faults.blackhole_orders(1, "close"),
-                                    side="sell")
+        sim.faults.after_next_order(lambda _o: sim.faults.blackhole_orders(1, "close"), side="sell")
 
     sim.faults.after_next_order(after_buy, side="buy")
 
@@ -184,10 +202,12 @@ async def test_take_profit_accepted_but_answer_lost_is_adopted_never_resent(e2e:
     sim, daemon = await start(e2e)
     blackhole_first_sell(sim)
 
-    unknown = await e2e.wait_journal("sell_result", PAIR, daemon=daemon,
-                                     where=lambda r: r.data["outcome"] == "unknown")
+    unknown = await e2e.wait_journal(
+        "sell_result", PAIR, daemon=daemon, where=lambda r: r.data["outcome"] == "unknown"
+    )
     order_row = await e2e.wait_journal(
-        "order", PAIR, daemon=daemon, where=lambda r: r.data["text"] == unknown.data["text"])
+        "order", PAIR, daemon=daemon, where=lambda r: r.data["text"] == unknown.data["text"]
+    )
     assert order_row.data["status"] == "open"  # found by its client id
     assert injected(sim, "order_blackhole") == 1
     # let two more polls pass: nothing else may be sold
@@ -196,10 +216,13 @@ async def test_take_profit_accepted_but_answer_lost_is_adopted_never_resent(e2e:
     assert_one_correct_tp(e2e, sim, unknown.data["text"])
     assert [o.text for o in our_orders(sim, PAIR) if o.side == "sell"] == [unknown.data["text"]]
     assert daemon.running
-    tally(e2e, "REST: take-profit accepted, answer lost (connection closed)",
-          "outcome unknown: found open by client id and adopted; never re-sent",
-          "test_exchange_answers::test_take_profit_accepted_but_answer_lost_is_adopted_never_"
-          "resent", injected=injected(sim, "order_blackhole"))
+    tally(
+        e2e,
+        "REST: take-profit accepted, answer lost (connection closed)",
+        "outcome unknown: found open by client id and adopted; never re-sent",
+        "test_exchange_answers::test_take_profit_accepted_but_answer_lost_is_adopted_never_resent",
+        injected=injected(sim, "order_blackhole"),
+    )
 
 
 @pytest.mark.parametrize("delay_ms", [600, 1500])
@@ -214,8 +237,9 @@ async def test_take_profit_answer_around_the_deadline(e2e: E2E, delay_ms: int) -
         assert first.data["outcome"] == "ok"
     else:
         assert first.data["outcome"] == "unknown"
-        await e2e.wait_journal("order", PAIR, daemon=daemon,
-                               where=lambda r: r.data["text"] == first.data["text"])
+        await e2e.wait_journal(
+            "order", PAIR, daemon=daemon, where=lambda r: r.data["text"] == first.data["text"]
+        )
     for _ in range(2):
         await e2e.wait_sim(lambda e: e.kind == "http_out" and e.name == PAIRS_PATH)
     assert_one_correct_tp(e2e, sim, first.data["text"])
@@ -223,20 +247,57 @@ async def test_take_profit_answer_around_the_deadline(e2e: E2E, delay_ms: int) -
     assert injected(sim, "http_delay") == 1
     assert daemon.running
     side = "before" if delay_ms < 1000 else "after"
-    tally(e2e, f"REST: take-profit answered {delay_ms} ms late (timeout 1 s, {side})",
-          "an answer in time is used; a late one is an unknown outcome, found by client id",
-          f"test_exchange_answers::test_take_profit_answer_around_the_deadline[{delay_ms}]",
-          injected=injected(sim, "http_delay"))
+    tally(
+        e2e,
+        f"REST: take-profit answered {delay_ms} ms late (timeout 1 s, {side})",
+        "an answer in time is used; a late one is an unknown outcome, found by client id",
+        f"test_exchange_answers::test_take_profit_answer_around_the_deadline[{delay_ms}]",
+        injected=injected(sim, "http_delay"),
+    )
 
 
 # -- the buys (WS trading API) ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("status", "reset_after_ms"), [(429, None), (429, 1000), (503, None)])
+async def test_buy_answered_503_by_the_ws_api_is_reconciled_then_fires_the_next_id(
+    e2e: E2E,
+) -> None:
+    """A 5xx does not prove the order was not taken: the daemon looks the first client id up
+    (absent), and only then fires the next one."""
+    sim = await e2e.start_sim(steady(builtin_scenario("new_listing_fast"), flat_s=4.0))
+    daemon = await e2e.start_daemon(
+        config_with(e2e, entry={"deadline_s": 8}, exit_={"take_profit_pct": "900"})
+    )
+    armed = await e2e.wait_journal("armed", PAIR, daemon=daemon)
+    sim.faults.fail_http(1, 503, path_prefix=WS_PLACE)
+
+    tp = await wait_tp(e2e, daemon)
+    first = armed.data["texts"][0]
+    outcomes = [
+        r.data["outcome"] for r in e2e.journal.rows("buy_result", PAIR) if r.data["text"] == first
+    ]
+    assert outcomes == ["unknown", "absent"]
+    buys = [o for o in our_orders(sim, PAIR) if o.side == "buy"]
+    assert buys
+    assert first not in {o.text for o in buys}  # refused: never placed, never re-sent
+    assert len(sim.events.find("order_in", WS_PLACE, text=first)) == 1
+    assert_one_correct_tp(e2e, sim, tp.data["text"])
+    assert daemon.running
+    tally(
+        e2e,
+        "WS API: 503 on the first buy",
+        "outcome unknown: looked up by client id (absent), then the next client id fires",
+        "test_exchange_answers::test_buy_answered_503_by_the_ws_api_is_reconciled_then_fires_"
+        "the_next_id",
+        injected=injected(sim, "http503"),
+    )
+
+
+@pytest.mark.parametrize(("status", "reset_after_ms"), [(429, None), (429, 1000)])
 async def test_buy_refused_by_the_ws_api_fires_again_with_a_new_client_id(
     e2e: E2E, status: int, reset_after_ms: int | None
 ) -> None:
-    """The first buy is refused unprocessed (429 / 503): nothing was placed, so the next book
+    """The first buy is refused unprocessed (429): nothing was placed, so the next book
     update fires the next client id (after the 429's reset when given)."""
     sim, daemon = await start(e2e, entry={"deadline_s": 8})
     armed = await e2e.wait_journal("armed", PAIR, daemon=daemon)
@@ -256,13 +317,18 @@ async def test_buy_refused_by_the_ws_api_fires_again_with_a_new_client_id(
         assert gap_ms >= reset_after_ms - daemon_lead_ms(sim) - 100, gap_ms
     assert injected(sim, f"http{status}") == 1
     assert daemon.running
-    label = f"{status}" + ("" if status != 429 else
-                           " with headers" if reset_after_ms else " without headers")
-    tally(e2e, f"WS API: {label} on the first buy",
-          "not placed; the next update fires the next client id"
-          + (" after the reset" if reset_after_ms else ""),
-          f"test_exchange_answers::test_buy_refused_by_the_ws_api_fires_again_with_a_new_"
-          f"client_id[{status}-{reset_after_ms}]", injected=injected(sim, f"http{status}"))
+    label = f"{status}" + (
+        "" if status != 429 else " with headers" if reset_after_ms else " without headers"
+    )
+    tally(
+        e2e,
+        f"WS API: {label} on the first buy",
+        "not placed; the next update fires the next client id"
+        + (" after the reset" if reset_after_ms else ""),
+        f"test_exchange_answers::test_buy_refused_by_the_ws_api_fires_again_with_a_new_"
+        f"client_id[{status}-{reset_after_ms}]",
+        injected=injected(sim, f"http{status}"),
+    )
 
 
 async def test_buy_accepted_but_never_answered_is_reconciled_not_resent(e2e: E2E) -> None:
@@ -273,8 +339,9 @@ async def test_buy_accepted_but_never_answered_is_reconciled_not_resent(e2e: E2E
 
     tp = await wait_tp(e2e, daemon)
     first = armed.data["texts"][0]
-    await e2e.wait_journal("buy_result", PAIR, daemon=daemon,
-                           where=lambda r: r.data["text"] == first)
+    await e2e.wait_journal(
+        "buy_result", PAIR, daemon=daemon, where=lambda r: r.data["text"] == first
+    )
     results = [r.data for r in e2e.journal.rows("buy_result", PAIR) if r.data["text"] == first]
     assert [r["outcome"] for r in results] == ["unknown"]
     buys = [o for o in our_orders(sim, PAIR) if o.side == "buy"]
@@ -283,7 +350,10 @@ async def test_buy_accepted_but_never_answered_is_reconciled_not_resent(e2e: E2E
     assert len(sim.events.find("order_in", WS_PLACE, text=first)) == 1  # never re-sent
     assert_one_correct_tp(e2e, sim, tp.data["text"])
     assert daemon.running
-    tally(e2e, "WS API: buy accepted, never answered (timeout)",
-          "outcome unknown: reconciled by client id, its fills adopted; never re-sent",
-          "test_exchange_answers::test_buy_accepted_but_never_answered_is_reconciled_not_resent",
-          injected=injected(sim, "order_blackhole"))
+    tally(
+        e2e,
+        "WS API: buy accepted, never answered (timeout)",
+        "outcome unknown: reconciled by client id, its fills adopted; never re-sent",
+        "test_exchange_answers::test_buy_accepted_but_never_answered_is_reconciled_not_resent",
+        injected=injected(sim, "order_blackhole"),
+    )

@@ -197,6 +197,21 @@ async def test_error_label_becomes_a_typed_error(
     assert trader.timings()[0].outcome == label
 
 
+@pytest.mark.parametrize(("label", "status"), [("SERVER_ERROR", "500"), ("TOO_BUSY", "503")])
+async def test_server_error_on_a_placement_is_an_unknown_outcome(
+    server: GateWsServer, make_trader: Callable[..., GateWsTrader], label: str, status: str
+) -> None:
+    # a 5xx does not prove the engine never took the order: reconcile, never re-fire blind
+    server.order_script = REJECT
+    server.reject_label = label
+    server.reject_status = status
+    trader = make_trader()
+    with pytest.raises(OutcomeUnknownError) as caught:
+        await trader.fire(trader.prepare(BUY), BUY.price, BUY.amount)
+    assert caught.value.text == BUY.text
+    assert label in str(caught.value)
+
+
 async def test_silence_after_the_ack_is_an_unknown_outcome(
     server: GateWsServer, make_trader: Callable[..., GateWsTrader]
 ) -> None:
