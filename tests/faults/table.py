@@ -37,8 +37,28 @@ REFERENCES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+SECTIONS = ("test_network", "test_exchange_answers", "test_exchange_state", "test_process",
+            "test_disk_clock", "test_bad_input", "test_security")
+"""Row order in the table: by fault family (tests/faults modules), then as the tests ran."""
+
+
 def _count(row: dict[str, object], key: str) -> int:
     return int(str(row.get(key, 0)))
+
+
+def qualified_test(test: str) -> str:
+    """``test_x::name`` or ``test_x.py::name`` -> ``tests/faults/test_x.py::name``."""
+    module, sep, name = test.partition("::")
+    if not module.endswith(".py"):
+        module += ".py"
+    if "/" not in module:
+        module = f"tests/faults/{module}"
+    return module + sep + name
+
+
+def _section(row: dict[str, object]) -> int:
+    module = qualified_test(str(row["test"])).partition("::")[0].rsplit("/", 1)[-1][:-3]
+    return SECTIONS.index(module) if module in SECTIONS else len(SECTIONS)
 
 
 def render(rows: list[dict[str, object]]) -> str:
@@ -48,9 +68,10 @@ def render(rows: list[dict[str, object]]) -> str:
         "| oversells | secrets leaked |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
+    rows = sorted(rows, key=_section)
     for r in rows:
         lines.append(
-            f"| {r['fault']} | {r['behaviour']} | `{r['test']}` | "
+            f"| {r['fault']} | {r['behaviour']} | `{qualified_test(str(r['test']))}` | "
             + " | ".join(str(_count(r, k)) for k in COUNTS) + " |"
         )
     totals = {k: sum(_count(r, k) for r in rows) for k in COUNTS}

@@ -1,12 +1,15 @@
-"""Disk full mid-run, and an exchange clock far from ours.
+"""Disk full or a locked journal mid-run, and an exchange clock far from ours.
 
-**Disk full.** A tiny tmpfs needs mount privileges and ``chmod``/``chattr`` do not stop root,
-so the test uses the kernel's per-process file-size limit instead: ``prlimit(RLIMIT_FSIZE)``
-on the running daemon (its own child, no privilege needed). Every ``write()`` that would end
-past the limit then fails with ``EFBIG`` (Python ignores ``SIGXFSZ``), exactly where a full
-disk fails with ``ENOSPC``: SQLite reports ``SQLITE_IOERR_WRITE`` on the next commit. The
-daemon's output goes to a pipe (not a file) so the limit does not silence its log. No test
-hook, no ``LD_PRELOAD``: the daemon's real write path fails.
+**Disk full / journal unwritable.** A tiny tmpfs needs mount privileges and
+``chmod``/``chattr`` do not stop root, so the test uses the kernel's per-process file-size
+limit instead: ``prlimit(RLIMIT_FSIZE)`` on the running daemon (its own child, no privilege
+needed). Every ``write()`` that would end past the limit then fails with ``EFBIG`` (Python
+ignores ``SIGXFSZ``), exactly where a full disk fails with ``ENOSPC``: SQLite reports
+``SQLITE_IOERR_WRITE`` on the next commit. The daemon's output goes to a pipe (not a file)
+so the limit does not silence its log. No test hook, no ``LD_PRELOAD``: the daemon's real
+write path fails. The second case holds the
+journal's write lock from another process (an operator's ``sqlite3`` shell left in a
+transaction): the daemon's next write times out (``database is locked``).
 
 **Clock skew.** The simulator's clock runs 90 s ahead: beyond Gate's 60 s signature window
 for anyone who does not correct it. The daemon measures the offset at start-up and, past
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import sqlite3
 import sys
 from decimal import Decimal
 from typing import Any
@@ -99,7 +103,10 @@ def resting_tp(sim: SimServer) -> list[Any]:
             if (o.side, o.time_in_force) == ("sell", "gtc")]
 
 
-async def test_disk_full_mid_run_stops_trading_with_a_clear_error(e2e: E2E) -> None:
+@pytest.mark.parametrize("how", ["disk_full", "locked"])
+async def test_journal_unwritable_mid_run_stops_trading_with_a_clear_error(
+    e2e: E2E, how: str
+) -> None:
     sim = await e2e.start_sim(with_late_listing())
     config = e2e.write_config(exit_={"take_profit_pct": "900"})
     daemon, pumping = await start_daemon_piped(e2e, config)
@@ -109,19 +116,29 @@ async def test_disk_full_mid_run_stops_trading_with_a_clear_error(e2e: E2E) -> N
     assert [o.id for o in resting_tp(sim)] == [tp_id]
     journal_path = e2e.state_dir / "journal.sqlite3"
 
-    # the disk is full from now on (for the daemon): every file write past byte 1 fails
-    _, hard = resource.prlimit(daemon.pid, resource.RLIMIT_FSIZE)
-    resource.prlimit(daemon.pid, resource.RLIMIT_FSIZE, (1, hard))
+    locker: sqlite3.Connection | None = None
+    if how == "disk_full":
+        # the disk is full from now on (for the daemon): every file write past byte 1 fails
+        _, hard = resource.prlimit(daemon.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(daemon.pid, resource.RLIMIT_FSIZE, (1, hard))
+    else:
+        # another process (an operator's sqlite3 shell) holds the journal's write lock
+        locker = sqlite3.connect(journal_path, timeout=0, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")
     sim.dispatch(sim.engine.list_pair(LATE))  # a new listing: arming it must be journaled
 
     code = await daemon.wait_exit(20)
     await pumping
+    if locker is not None:
+        locker.execute("ROLLBACK")
+        locker.close()
     assert code == 1, daemon.describe()
     fatal = [e for e in json_logs(daemon.log_text()) if e.get("event") == "fatal"]
     assert fatal, daemon.describe()
     assert fatal[0]["kind"] == "JournalError"
     assert str(journal_path) in fatal[0]["error"], fatal[0]
     assert "not writable" in fatal[0]["error"], fatal[0]
+    assert ("disk I/O error" if how == "disk_full" else "locked") in fatal[0]["error"]
     # it stopped buying (the new listing was never armed, nothing ordered on it) and left
     # the take-profit resting on the exchange
     assert not e2e.journal.rows("armed", LATE)
@@ -140,10 +157,12 @@ async def test_disk_full_mid_run_stops_trading_with_a_clear_error(e2e: E2E) -> N
 
     counts = exposure(sim, e2e.journal, QUOTE_AMOUNT)
     record(
-        "disk full mid-run (journal write fails: `RLIMIT_FSIZE` on the daemon)",
+        "disk full mid-run (`RLIMIT_FSIZE` on the daemon: writes fail with EFBIG)"
+        if how == "disk_full" else "journal write-locked by another process mid-run",
         "JournalError naming the file; stops buying, exits 1, take-profit left resting; "
         "journal intact on restart",
-        "test_disk_clock.py::test_disk_full_mid_run_stops_trading_with_a_clear_error",
+        f"test_disk_clock.py::test_journal_unwritable_mid_run_stops_trading_with_a_clear_error"
+        f"[{how}]",
         injected=1, orders=counts.orders, duplicates=counts.duplicates,
         oversells=counts.oversells,
     )

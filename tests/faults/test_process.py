@@ -11,17 +11,21 @@ The write points are the kinds ``sniper/app/session.py`` documents, in the order
 writes them. ``quote_amount`` 150 makes the buy cross two ladder levels, so there are two buy
 fills (``fill:2``) and several order updates (``order:3``); ``buy_result`` is only written when
 a buy's answer is not a plain success, so that case loses the first buy's answer (the exchange
-takes the order and drops the connection).
+takes the order and drops the connection): the first ``buy_result`` is then that outcome, or
+the refusal of a re-fire while the order connection is down, whichever the daemon writes first.
 """
 
 from __future__ import annotations
 
 import signal
 from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import E2E, builtin_scenario, our_orders, our_trades
+from sniper.app.journal import Journal
+from sniper.sim.server import SimServer
+from tests.e2e.conftest import E2E, JournalView, builtin_scenario, our_orders, our_trades
 from tests.faults.conftest import wait_until
 from tests.faults.tally import exposure, record
 
@@ -71,9 +75,9 @@ async def test_kill_9_at_every_journal_write_point(
     armed_texts = set(e2e.journal.rows("armed", PAIR)[0].data["texts"])
     orders_before = {o.id for o in our_orders(sim, PAIR)}
     buys_before = {(o.id, o.text) for o in our_orders(sim, PAIR) if o.side == "buy"}
-    if kind == "buy_result":
-        assert e2e.journal.rows("buy_result", PAIR)[-1].data["outcome"] == "unknown"
-        assert buys_before, "the lost buy exists on the exchange"
+    if inject == "lost":
+        assert sim.faults.statistics().get("order_blackhole") == 1
+        assert buys_before, "the buy whose answer was lost exists on the exchange"
 
     second = await e2e.start_daemon(config, release=False)
     if closing:
@@ -116,13 +120,53 @@ async def test_kill_9_at_every_journal_write_point(
     assert second.running, second.describe()
 
     counts = exposure(sim, e2e.journal, QUOTE_AMOUNT)
+    if closing:
+        behaviour = "restart leaves the closed listing alone: no order at all"
+    elif not buys_before:
+        behaviour = "restart buys the armed listing once (its journaled ids); one take-profit"
+    else:
+        behaviour = "restart adopts the buys by client id, sends none; one take-profit"
     record(
-        f"kill -9 after journal `{spec}`",
-        "restart reconciles by client id: no new buy once one was sent; one take-profit "
-        "(adopted or placed once)" if not closing else "restart: closed listing left alone",
+        f"kill -9 after journal `{spec}`" + (" (buy answer lost)" if inject else ""),
+        behaviour,
         f"test_process.py::test_kill_9_at_every_journal_write_point[{spec}]",
         injected=1 + (inject is not None), orders=counts.orders,
         duplicates=counts.duplicates, oversells=counts.oversells,
     )
     assert counts.duplicates == 0, counts.detail
     assert counts.oversells == 0, counts.detail
+
+
+def test_the_counts_catch_duplicates_and_oversells(tmp_path: Path) -> None:
+    """The measurement itself can fail: orders placed straight into the simulator's engine."""
+    sim = SimServer("new_listing_fast", host="127.0.0.1", port=0)
+    engine, uid = sim.engine, sim.uid
+    now_ms = sim.clock.now_ms()
+    engine.advance(now_ms + 500)  # the market maker quotes the established pairs
+    journal = Journal(tmp_path / "journal.sqlite3")
+    journal.append("armed", "BTC_USDT", {"texts": ["t-a-b0", "t-a-b1"]}, ts_ms=now_ms)
+
+    def order(side: str, price: str, amount: str, text: str) -> None:
+        engine.place_order(uid, {"currency_pair": "BTC_USDT", "side": side, "price": price,
+                                 "amount": amount, "text": text, "time_in_force": "gtc"},
+                           now_ms + 600)
+
+    order("buy", "1000", "0.005", "t-a-b0")    # rests far below the market
+    view = JournalView(journal.path)
+    clean = exposure(sim, view, Decimal(50))
+    assert (clean.orders, clean.duplicates, clean.oversells) == (1, 0, 0)
+
+    order("buy", "1000", "0.005", "t-a-b0")    # the same client id again
+    order("buy", "1000", "0.005", "t-other-b0")  # an id the journal never armed
+    order("buy", "70000", "0.001", "t-a-b1")   # crosses the ask: spends 65+ > 50
+    order("buy", "1000", "0.005", "t-a-b1")    # after the budget was spent (and a dup id)
+    engine.user(uid).balances["BTC"] = [Decimal(1), Decimal(0)]  # from nowhere: not bought
+    order("sell", "1000000", "0.5", "t-a-t0")
+    journal.append("sell_result", "BTC_USDT", {"text": "t-a-t1", "outcome": "rejected",
+                                               "label": "BALANCE_NOT_ENOUGH"}, ts_ms=now_ms)
+    caught = exposure(sim, view, Decimal(50))
+    assert caught.orders == 6
+    assert caught.duplicates == 4, caught.detail
+    assert caught.oversells == 1 + 1, caught.detail  # 0.5 > 0.001 held; one refused sell
+    view.close()
+    journal.close()
