@@ -44,7 +44,7 @@ def _money(value: object) -> Decimal:
 
 
 Money = Annotated[Decimal, BeforeValidator(_money)]
-PositiveMoney = Annotated[Money, Field(gt=0)]
+PositiveMoney = Annotated[Money, Field(gt=0, le=10_000_000)]  # above 10M is a typo, not a plan
 Pct = Annotated[Money, Field(ge=0, le=1000)]
 
 

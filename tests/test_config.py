@@ -29,6 +29,7 @@ def test_example_config_is_valid() -> None:
         ({"entry": {"quote_amount": 20.5}}, "entry.quote_amount", "quoted string"),
         ({"entry": {"quote_amount": "abc"}}, "entry.quote_amount", "not a decimal"),
         ({"entry": {"quote_amount": "NaN"}}, "entry.quote_amount", "finite"),
+        ({"entry": {"quote_amount": "1e30"}}, "entry.quote_amount", "less than or equal"),
         ({"entry": {"quote_ammount": "5"}}, "entry.quote_ammount", "unknown key"),
         ({"bogus": 1}, "bogus", "unknown key"),
         ({"listing": {"poll_interval_s": 0}}, "listing.poll_interval_s", "greater than or equal"),

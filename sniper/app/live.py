@@ -6,6 +6,7 @@ streams on one, private channels on another, orders (WS trading API) on a third.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from decimal import Decimal
 
@@ -26,7 +27,7 @@ from sniper.core.codec import (
 )
 from sniper.core.models import Balance, BookSnapshot, Fill, Order, OrderAck, OrderRequest, PairInfo
 from sniper.core.signing import Credentials, Signer
-from sniper.errors import ProtocolError
+from sniper.errors import ExchangeError, ProtocolError
 from sniper.gate.announcements import AnnouncementFeed
 from sniper.gate.bookfeed import BookFeed, BookRouter
 from sniper.gate.rawhttp import RawHttpOrderSender
@@ -35,6 +36,9 @@ from sniper.gate.trading import GateWsTrader
 from sniper.gate.ws import GateFeed
 
 log = structlog.get_logger("sniper.live")
+
+CLOCK_RESYNC_S = 60.0
+"""How often the offset to Gate's clock is measured again while running."""
 
 WS_PING_INTERVAL_S = 2.0
 WS_STALL_TIMEOUT_S = 6.0
@@ -179,15 +183,32 @@ def build_live_edges(config: Config, credentials: Credentials, clock: Clock) -> 
                 ex.ann_ws_url, lambda symbol, start_s, _title: on_announcement(symbol, start_s)
             )
 
+    resync: list[asyncio.Task[None]] = []
+
+    def adopt_offset(offset_ms: int) -> None:
+        clock.offset_ms = offset_ms
+        for conn in (market_feed, private_feed, trader):
+            conn.clock_offset_s = offset_ms / 1000
+        if raw is not None:
+            raw.clock_offset_s = offset_ms / 1000
+
+    async def keep_clock_synced() -> None:
+        # clocks drift: re-measure the offset to Gate now and then (signatures and
+        # x-gate-exptime depend on it); a failed measurement keeps the last offset
+        while True:
+            await asyncio.sleep(CLOCK_RESYNC_S)
+            try:
+                adopt_offset(await rest.sync_clock())
+            except ExchangeError as exc:
+                log.warning("clock resync failed", error=str(exc))
+
     async def start() -> None:
         await rest.start()
-        offset_ms = await rest.sync_clock()
-        clock.offset_ms = offset_ms
+        adopt_offset(await rest.sync_clock())
         for conn in (market_feed, private_feed):
-            conn.clock_offset_s = offset_ms / 1000
             conn.start()
-        trader.clock_offset_s = offset_ms / 1000
         trader.start()
+        resync.append(asyncio.get_running_loop().create_task(keep_clock_synced()))
         if raw is not None:
             await raw.start()
         if announcements is not None:
@@ -200,6 +221,8 @@ def build_live_edges(config: Config, credentials: Credentials, clock: Clock) -> 
         await trader.wait_ready(10)
 
     async def stop() -> None:
+        for task in resync:
+            task.cancel()
         for closer in (market_feed.close, private_feed.close, trader.close):
             try:
                 await closer()
