@@ -75,6 +75,9 @@ _TRADE_STATUSES: Final = {status.value: status for status in TradeStatus}
 # hot path: order book deltas and best bid/ask
 
 
+_NUMERIC_START: Final = frozenset("0123456789.")
+
+
 def _levels_fast(levels: object) -> tuple[Level, ...]:
     # Exact wire types only ([[str, str], ...]); anything else raises and the caller falls back.
     if type(levels) is not list:
@@ -88,15 +91,15 @@ def _levels_fast(levels: object) -> tuple[Level, ...]:
         price, amount = level
         if type(price) is not str or type(amount) is not str:
             raise TypeError
-        p = dec(price)
-        a = dec(amount)
-        if not (p.is_finite() and a.is_finite()) or p.is_signed() or a.is_signed():
+        # A leading digit or "." rules out signs, NaN, Infinity and blanks before the costlier
+        # Decimal checks would (an empty string raises IndexError: the slow path reports it).
+        if price[0] not in _NUMERIC_START or amount[0] not in _NUMERIC_START:
             raise ValueError
-        append((p, a))
+        append((dec(price), dec(amount)))
     return tuple(out)
 
 
-_FAST_ERRORS: Final = (KeyError, TypeError, ValueError, ArithmeticError, AttributeError)
+_FAST_ERRORS: Final = (LookupError, TypeError, ValueError, ArithmeticError, AttributeError)
 
 
 def decode_book_update(result: Any) -> BookUpdate:

@@ -305,6 +305,10 @@ class ExitMachine:
                     self.high_water_bid = top.bid
                 out += self._check_price_stops(top.bid)
         out += self._check_max_hold(now_ms)
+        if not out and self.state is ExitState.TP_RESTING and self.exit_reason is None:
+            # Nothing a bid can change: the TP's size depends on fills and balances only, and
+            # every input that changes those already decided again. (The common case: skip.)
+            return out
         return out + self._advance()
 
     def on_tick(self, now_ms: int) -> list[ExitAction]:
