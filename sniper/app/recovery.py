@@ -1,4 +1,8 @@
-"""Rebuild listing sessions from the journal after a restart (before talking to Gate)."""
+"""Rebuild listing sessions from the journal after a restart (before talking to Gate).
+
+Which listings to rebuild is decided here; how one listing replays its journal and then
+reconciles with the exchange is :mod:`sniper.app.restart`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import Any
 
 from sniper.app.journal import Journal, JournalEvent
 from sniper.app.ports import Edges
-from sniper.app.session import Emit, ListingSession, SessionSettings, pair_from_json
+from sniper.app.records import pair_from_json
+from sniper.app.session import Emit, ListingSession, SessionSettings
 
 
 def recover_sessions(

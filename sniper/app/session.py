@@ -1,19 +1,17 @@
 """One listing from arming to exit: runs the entry and exit machines and carries out their actions.
 
 The pure machines decide (``sniper.core.entry``, ``sniper.core.exits``, ``sniper.core.ledger``);
-this class only does the I/O they ask for, journals it, and feeds the answers back.
+this class only does the I/O they ask for, journals it, and feeds the answers back. The journal
+kinds it writes are listed in :mod:`sniper.app.records`.
 
-Journal kinds written here (``pair`` = the listing)::
+:class:`ListingSession` is split by responsibility; the parts work on its state:
 
-    armed        pair info + every client id this listing may ever use (before any order)
-    buy_sent     text, price, amount, attempt, latency stamps (right after the write)
-    buy_result   text, outcome (ok / rejected label / unknown), order state when known
-    order        an order update (ours) from the private stream or a lookup
-    fill         one of our trades (deduplicated by trade id when replayed)
-    entry_done   reason, quote spent, base filled
-    sell_sent    text, amount, price, purpose
-    sell_result  text, outcome
-    closed       reason
+- this module: arming, the buy (hot path, answers, reconcile of an unknown buy), the private
+  stream, the busy window, entry -> exit, plumbing;
+- :mod:`sniper.app.exit_orders`: the exchange calls behind the exit machine's actions;
+- :mod:`sniper.app.upkeep`: fill backfill and resting-sell audit (a silent private stream);
+- :mod:`sniper.app.restart`: journal replay and reconcile after a restart;
+- :mod:`sniper.app.records`: the journal records' JSON encoders.
 """
 
 from __future__ import annotations
@@ -26,8 +24,12 @@ from typing import Any
 
 import structlog
 
+from sniper.app import exit_orders, restart
+from sniper.app.exit_orders import RATE_LIMIT_WAIT_MAX_S
 from sniper.app.journal import Journal
 from sniper.app.ports import Edges
+from sniper.app.records import fill_to_json, order_to_json, pair_to_json
+from sniper.app.upkeep import SessionUpkeep
 from sniper.config import Config
 from sniper.core import exits as ex
 from sniper.core.clientid import Purpose, make_text
@@ -41,7 +43,6 @@ from sniper.core.models import (
     OrderRequest,
     OrderStatus,
     PairInfo,
-    TradeStatus,
 )
 from sniper.errors import (
     AuthError,
@@ -94,88 +95,9 @@ class SessionSettings:
         )
 
 
-def pair_to_json(info: PairInfo) -> dict[str, Any]:
-    return {
-        "pair": info.pair, "base": info.base, "quote": info.quote,
-        "trade_status": str(info.trade_status), "buy_start_s": info.buy_start_s,
-        "sell_start_s": info.sell_start_s, "amount_precision": info.amount_precision,
-        "price_precision": info.price_precision,
-        "min_base_amount": info.min_base_amount, "min_quote_amount": info.min_quote_amount,
-        "max_base_amount": info.max_base_amount, "max_quote_amount": info.max_quote_amount,
-        "fee_pct": info.fee_pct,
-    }
-
-
-def pair_from_json(d: dict[str, Any]) -> PairInfo:
-    def dec(v: Any) -> Decimal | None:
-        return None if v is None else Decimal(str(v))
-
-    return PairInfo(
-        pair=d["pair"], base=d["base"], quote=d["quote"],
-        trade_status=TradeStatus(d["trade_status"]), buy_start_s=int(d["buy_start_s"]),
-        sell_start_s=int(d["sell_start_s"]), amount_precision=int(d["amount_precision"]),
-        price_precision=int(d["price_precision"]), min_base_amount=dec(d["min_base_amount"]),
-        min_quote_amount=dec(d["min_quote_amount"]), max_base_amount=dec(d["max_base_amount"]),
-        max_quote_amount=dec(d["max_quote_amount"]), fee_pct=Decimal(str(d["fee_pct"])),
-    )
-
-
-def fill_to_json(f: Fill) -> dict[str, Any]:
-    return {
-        "trade_id": f.trade_id, "order_id": f.order_id, "text": f.text, "side": f.side,
-        "role": f.role, "price": f.price, "amount": f.amount, "fee": f.fee,
-        "fee_currency": f.fee_currency, "time_ms": f.time_ms,
-    }
-
-
-def fill_from_json(pair: str, d: dict[str, Any]) -> Fill:
-    return Fill(
-        trade_id=str(d["trade_id"]), order_id=str(d["order_id"]), text=d["text"], pair=pair,
-        side=d["side"], role=d["role"], price=Decimal(d["price"]), amount=Decimal(d["amount"]),
-        fee=Decimal(d["fee"]), fee_currency=d["fee_currency"], time_ms=int(d["time_ms"]),
-    )
-
-
-def order_to_json(o: Order) -> dict[str, Any]:
-    return {
-        "id": o.id, "text": o.text, "side": o.side, "type": o.type, "tif": o.time_in_force,
-        "status": str(o.status), "amount": o.amount, "price": o.price, "left": o.left,
-        "filled_amount": o.filled_amount, "filled_total": o.filled_total,
-        "avg_deal_price": o.avg_deal_price, "fee": o.fee, "fee_currency": o.fee_currency,
-        "finish_as": o.finish_as, "create_time_ms": o.create_time_ms,
-        "update_time_ms": o.update_time_ms, "event": o.event,
-    }
-
-
-def order_from_json(pair: str, d: dict[str, Any]) -> Order:
-    def dec(v: Any) -> Decimal | None:
-        return None if v is None else Decimal(str(v))
-
-    return Order(
-        id=str(d["id"]), text=d["text"], pair=pair, side=d["side"], type=d["type"],
-        time_in_force=d["tif"], status=OrderStatus(d["status"]), amount=Decimal(d["amount"]),
-        price=dec(d["price"]), left=Decimal(d["left"]),
-        filled_amount=Decimal(d["filled_amount"]), filled_total=Decimal(d["filled_total"]),
-        avg_deal_price=dec(d["avg_deal_price"]), fee=Decimal(d["fee"]),
-        fee_currency=d["fee_currency"], finish_as=d["finish_as"],
-        create_time_ms=int(d["create_time_ms"]), update_time_ms=int(d["update_time_ms"]),
-        event=d["event"],
-    )
-
-
 ABSENT_AFTER_LOOKUPS = 3
 """An order not found this many times (the last ~1.7 s after the send) never reached Gate."""
 
-FILL_BACKFILL_DELAYS_S = (0.3, 1.0, 3.0)
-"""When orders report more filled than our trades say, the trades' pushes are late or lost
-(a dropped private connection): ask ``/spot/my_trades`` after each of these waits."""
-
-RATE_LIMIT_WAIT_MAX_S = 10.0
-"""Longest wait a 429's reset header may impose (Gate's windows are at most 10 s)."""
-
-SELL_AUDIT_MS = 2_000
-"""A resting sell is looked up this often: its fill may happen while the private stream is
-down, and no push would ever say so."""
 
 
 class ListingSession:
@@ -232,12 +154,9 @@ class ListingSession:
         self._prepared: dict[str, object] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._entry_spent_at: list[tuple[int, Decimal]] = []
-        self._sell_filled: dict[str, Decimal] = {}  # sell order id -> filled, as reported
         self._buy_blocked_until_ns = 0  # a 429 said when buying may resume
         self._sell_journaled: dict[str, tuple[OrderStatus, Decimal, Decimal]] = {}
-        self._backfilling = False
-        self._auditing = False
-        self._last_audit_ms = 0
+        self._upkeep = SessionUpkeep(self)
         self._prepare_all()
 
     # -- construction -----------------------------------------------------------------------
@@ -439,54 +358,11 @@ class ListingSession:
             if self._sell_journaled.get(order.id) != state:  # lookups repeat the same state
                 self._sell_journaled[order.id] = state
                 self._journal("order", order_to_json(order))
-            self._sell_filled[order.id] = max(order.filled_amount,
-                                              self._sell_filled.get(order.id, Decimal(0)))
+            self._upkeep.note_sell(order)
             self._run_exit(self.exit.on_order(order))
         else:
             return
-        self._check_fills_soon()
-
-    def _fills_missing(self) -> bool:
-        """Orders reported fills whose trades have not reached us."""
-        if self.entry.base_filled > self.position.base_bought:
-            return True
-        return any(filled > self.position.sold_by_order(oid)
-                   for oid, filled in self._sell_filled.items())
-
-    def _check_fills_soon(self) -> None:
-        if self.replaying or self._backfilling or not self._fills_missing():
-            return
-        self._backfilling = True
-        self._spawn(self._backfill_fills())
-
-    async def _backfill_fills(self) -> None:
-        """Fetch our trades when their pushes do not come (deduplicated by trade id)."""
-        try:
-            for delay in FILL_BACKFILL_DELAYS_S:
-                await asyncio.sleep(delay)
-                if not self._fills_missing():
-                    return
-                try:
-                    fills = await self.edges.execution.my_fills(self.pair.pair)
-                except ExchangeError as exc:
-                    log.warning("fill backfill failed", pair=self.pair.pair, error=str(exc))
-                    continue
-                for fill in sorted(fills, key=lambda f: (f.time_ms, f.trade_id)):
-                    self.on_fill(fill)
-        finally:
-            self._backfilling = False
-
-    async def _audit_sell(self, text: str) -> None:
-        """Look a resting sell up (a missed fill or cancel); absence proves nothing here."""
-        try:
-            found = await self.edges.execution.find_orders(self.pair.pair, frozenset({text}))
-        except ExchangeError as exc:
-            log.warning("sell audit failed", text=text, error=str(exc))
-            return
-        finally:
-            self._auditing = False
-        for order in found:
-            self.on_order(order)
+        self._upkeep.check_fills_soon()
 
     def on_fill(self, fill: Fill) -> None:
         if fill.text not in self.buy_texts and fill.text not in self.sell_texts:
@@ -511,12 +387,7 @@ class ListingSession:
             self._entry_finished(self.entry.on_tick(now_ms))
         if self.entry_finished and not self.closed:
             self._run_exit(self.exit.on_tick(now_ms))
-            live = self.exit.live_sell
-            if (live is not None and self.exit.state is ex.ExitState.TP_RESTING
-                    and not self._auditing and now_ms - self._last_audit_ms >= SELL_AUDIT_MS):
-                self._last_audit_ms = now_ms
-                self._auditing = True
-                self._spawn(self._audit_sell(live))
+            self._upkeep.on_tick(now_ms)
 
     # -- busy window -----------------------------------------------------------------------
 
@@ -592,93 +463,18 @@ class ListingSession:
                 continue
             if isinstance(action, ex.PlaceSell):
                 self.sell_texts.add(action.text)
-                self._spawn(self._place_sell(action))
+                self._spawn(exit_orders.place_sell(self, action))
             elif isinstance(action, ex.CancelOrder):
-                self._spawn(self._cancel(action))
+                self._spawn(exit_orders.cancel_order(self, action))
             elif isinstance(action, ex.ReadBalance):
-                self._spawn(self._read_balance(action))
+                self._spawn(exit_orders.read_balance(self, action))
             elif isinstance(action, ex.ReconcileOrder):
-                self._spawn(self._reconcile_sell(action))
+                self._spawn(exit_orders.reconcile_sell(self, action))
             elif isinstance(action, ex.ExitTriggered):
                 self.emit("exit_triggered", {"pair": self.pair.pair, "reason": action.reason})
                 self._entry_finished(self.entry.halt(action.reason))
             elif isinstance(action, ex.Closed):
                 self._close(action.reason)
-
-    async def _place_sell(self, action: ex.PlaceSell) -> None:
-        if action.text in self._answered_sells:
-            return  # answered before a restart; the machine already knows
-        if action.text in self._journaled_sells:
-            # sent (or about to be) before a restart: find it, never send it twice
-            found = await self.edges.execution.find_orders(self.pair.pair,
-                                                           frozenset({action.text}))
-            if found:
-                self._run_exit(self.exit.on_place_result(action.text, ex.Accepted(found[0].id)))
-                for order in found:
-                    self.on_order(order)
-                return
-        req = OrderRequest(self.pair.pair, "sell", action.amount, action.price, action.text,
-                           time_in_force=action.time_in_force)
-        self._journal("sell_sent", {"text": action.text, "amount": action.amount,
-                                    "price": action.price, "tif": action.time_in_force})
-        try:
-            result = await self.edges.execution.place(req)
-        except OutcomeUnknownError:
-            self._journal("sell_result", {"text": action.text, "outcome": "unknown"})
-            self._run_exit(self.exit.on_place_result(action.text, ex.Unknown()))
-            return
-        except ExchangeError as exc:
-            self._journal("sell_result", {"text": action.text, "outcome": "rejected",
-                                          "label": exc.label})
-            if isinstance(exc, RateLimitedError) and exc.retry_after_s:
-                # not placed; the machine keeps this sell live (nothing else is sent) until
-                # the window Gate announced has reset, then retries on its next tick
-                await asyncio.sleep(min(exc.retry_after_s, RATE_LIMIT_WAIT_MAX_S))
-            self._run_exit(self.exit.on_place_result(action.text, ex.Rejected(exc.label)))
-            return
-        oid = result.id
-        self._journal("sell_result", {"text": action.text, "outcome": "ok", "id": oid})
-        self.emit("sell_placed", {"pair": self.pair.pair, "text": action.text,
-                                  "amount": action.amount, "price": action.price,
-                                  "purpose": action.purpose})
-        self._run_exit(self.exit.on_place_result(action.text, ex.Accepted(oid)))
-        if isinstance(result, Order):
-            self.on_order(result)
-
-    async def _cancel(self, action: ex.CancelOrder) -> None:
-        try:
-            order = await self.edges.execution.cancel(action.order_id, self.pair.pair)
-        except OutcomeUnknownError:
-            self._run_exit(self.exit.on_cancel_result(action.order_id, ex.Unknown()))
-            return
-        except ExchangeError as exc:
-            self._run_exit(self.exit.on_cancel_result(action.order_id, ex.Rejected(exc.label)))
-            return
-        self._run_exit(self.exit.on_cancel_result(action.order_id, ex.Accepted(order.id)))
-        self.on_order(order)
-
-    async def _reconcile_sell(self, action: ex.ReconcileOrder) -> None:
-        try:
-            if action.order_id:
-                found = [await self.edges.execution.status(action.order_id, self.pair.pair)]
-            else:
-                found = await self.edges.execution.find_orders(self.pair.pair,
-                                                               frozenset({action.text}))
-        except ExchangeError as exc:
-            log.warning("sell reconcile failed", text=action.text, error=str(exc))
-            return  # the machine asks again after reconcile_after_ms
-        if not found:
-            self._run_exit(self.exit.on_reconciled_absent(action.text))
-        for order in found:
-            self.on_order(order)
-
-    async def _read_balance(self, action: ex.ReadBalance) -> None:
-        try:
-            balance = await self.edges.execution.balance(action.currency)
-        except ExchangeError as exc:
-            log.warning("balance read failed", error=str(exc))
-            return
-        self.on_balance(balance)
 
     def _close(self, reason: str) -> None:
         if self.closed:
@@ -723,35 +519,10 @@ class ListingSession:
 
     # -- restart ---------------------------------------------------------------------------
 
+
     def replay(self, events: list[Any]) -> None:
         """Rebuild the machines from this listing's journal (no I/O, nothing re-journaled)."""
-        pair = self.pair.pair
-        for event in events:
-            kind, data = event.kind, event.data
-            if kind in ("buy_sent", "buy_result"):
-                self._buy_activity = True
-            elif kind == "order":
-                self.on_order(order_from_json(pair, data))
-            elif kind == "fill":
-                self.on_fill(fill_from_json(pair, data))
-            elif kind == "entry_done":
-                self._entry_finished(self.entry.halt(str(data.get("reason", "journal")))
-                                     or EntryFinished("journal", Decimal(0), Decimal(0)))
-            elif kind == "sell_sent":
-                self.sell_texts.add(data["text"])
-                self._journaled_sells.add(data["text"])
-            elif kind == "sell_result":
-                self._answered_sells.add(data["text"])
-                outcome = data.get("outcome")
-                if outcome == "ok":
-                    result: ex.RequestResult = ex.Accepted(str(data.get("id") or ""))
-                elif outcome == "unknown":
-                    result = ex.Unknown()
-                else:
-                    result = ex.Rejected(data.get("label"))
-                self._run_exit(self.exit.on_place_result(data["text"], result))
-            elif kind == "closed":
-                self._close(str(data.get("reason", "journal")))
+        restart.replay_journal(self, events)
 
     async def reconcile(self) -> None:
         """After a restart: adopt what the exchange knows about our client ids, then resume.
@@ -759,21 +530,4 @@ class ListingSession:
         A listing with any sign of a buy (journaled, or an order with one of its ids on the
         exchange) never buys again: the entry ends with reason ``restart``.
         """
-        self.replaying = False
-        pair = self.pair.pair
-        texts = frozenset(self.buy_texts | self.sell_texts)
-        orders = await self.edges.execution.find_orders(pair, texts)
-        for fill in await self.edges.execution.my_fills(pair):
-            self.on_fill(fill)
-        for order in orders:
-            self.on_order(order)
-        if self.position.base_bought > 0:
-            # what is really held now (someone may have sold while we were down): caps `held`
-            self.on_balance(await self.edges.execution.balance(self.pair.base))
-        if (self._buy_activity or any(o.text in self.buy_texts for o in orders)
-                or self.position.buy_fills):
-            self._entry_finished(self.entry.halt("restart")
-                                 or EntryFinished("restart", self.entry.quote_spent,
-                                                  self.entry.base_filled))
-        queued, self._queued = self._queued, []
-        self._run_exit(queued)
+        await restart.reconcile_with_exchange(self)

@@ -68,7 +68,7 @@ from sniper.errors import (
     error_for_label,
 )
 from sniper.gate.prepared import PreparedWsOrder, WsOrderTiming, prepare_ws_order
-from sniper.gate.wsconn import DEFAULT_MAX_SIZE, BackoffPolicy, WsConnection
+from sniper.gate.wsconn import DEFAULT_MAX_SIZE, BackoffPolicy, WsConnection, WsTuning
 
 __all__ = [
     "DEFAULT_REPLY_TIMEOUT_S",
@@ -119,7 +119,8 @@ class GateWsTrader:
 
     ``clock`` returns wall-clock seconds and ``clock_offset_s`` (settable) maps it to Gate's
     time, used for ``time``, the login timestamp and ``x-gate-exptime``. :meth:`start`
-    connects and logs in in the background; :meth:`wait_ready` waits for that.
+    connects and logs in in the background; :meth:`wait_ready` waits for that. The connection
+    keyword arguments (``name`` ... ``backoff``) are kept as :attr:`tuning`.
     """
 
     def __init__(
@@ -159,19 +160,12 @@ class GateWsTrader:
         self._replies = 0
         self._unknown = 0
         self._timings: deque[WsOrderTiming] = deque(maxlen=history)
-        self._conn = WsConnection(
-            url,
-            on_message=self._on_message,
-            on_open=self._login,
-            on_close=self._on_disconnect,
-            make_ping=lambda: encode_ws_ping(time_s=self.now_s()),
-            name=name,
-            ping_interval_s=ping_interval_s,
-            stall_timeout_s=stall_timeout_s,
-            open_timeout_s=open_timeout_s,
-            max_size=max_size,
-            backoff=backoff,
-        )
+        self.tuning = WsTuning(name=name, ping_interval_s=ping_interval_s,
+                               stall_timeout_s=stall_timeout_s, open_timeout_s=open_timeout_s,
+                               max_size=max_size, backoff=backoff)
+        self._conn = WsConnection.tuned(url, self.tuning, on_message=self._on_message,
+                                        on_open=self._login, on_close=self._on_disconnect,
+                                        make_ping=lambda: encode_ws_ping(time_s=self.now_s()))
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from sniper.core.codec_ws import (
 )
 from sniper.core.signing import Signer
 from sniper.errors import ExchangeError, ProtocolError, TransientError
-from sniper.gate.wsconn import DEFAULT_MAX_SIZE, BackoffPolicy, WsConnection
+from sniper.gate.wsconn import DEFAULT_MAX_SIZE, BackoffPolicy, WsConnection, WsTuning
 
 FrameHandler = Callable[[WsFrame, int], None]
 """``on_frame(frame, recv_ns)``: a push, with the monotonic ns it was received at."""
@@ -110,7 +110,8 @@ class GateFeed:
 
     ``clock`` returns wall-clock seconds; ``clock_offset_s`` (settable) is added to it so the
     ``time`` of every request is Gate's time (private requests must be within 60 s of it).
-    Call :meth:`start`, then :meth:`subscribe`; :meth:`close` when done.
+    Call :meth:`start`, then :meth:`subscribe`; :meth:`close` when done. The connection
+    keyword arguments (``name`` ... ``backoff``) are kept as :attr:`tuning`.
     """
 
     def __init__(
@@ -143,19 +144,12 @@ class GateFeed:
         self._upgrades = 0
         self._pongs = 0
         self._decode_errors = 0
-        self._conn = WsConnection(
-            url,
-            on_message=self._on_message,
-            on_open=self._replay,
-            on_close=self._on_disconnect,
-            make_ping=self._ping_bytes,
-            name=name,
-            ping_interval_s=ping_interval_s,
-            stall_timeout_s=stall_timeout_s,
-            open_timeout_s=open_timeout_s,
-            max_size=max_size,
-            backoff=backoff,
-        )
+        self.tuning = WsTuning(name=name, ping_interval_s=ping_interval_s,
+                               stall_timeout_s=stall_timeout_s, open_timeout_s=open_timeout_s,
+                               max_size=max_size, backoff=backoff)
+        self._conn = WsConnection.tuned(url, self.tuning, on_message=self._on_message,
+                                        on_open=self._replay, on_close=self._on_disconnect,
+                                        make_ping=self._ping_bytes)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ every ``ping_interval_s``, closes a connection that has been silent for ``stall_
 (Gate has been seen to stall connections silently, gatews#13/#40), and reconnects with jittered
 exponential backoff that resets after every successful connect. Protocol layers
 (:class:`~sniper.gate.ws.GateFeed`, :class:`~sniper.gate.trading.GateWsTrader`) put their
-resubscribe/login logic in ``on_open`` and their failure handling in ``on_close``.
+resubscribe/login logic in ``on_open`` and their failure handling in ``on_close``, and describe
+how their connection is kept with one :class:`WsTuning` (:meth:`WsConnection.tuned`).
 
 Foreign exceptions (``websockets``, ``OSError``) stop here: :meth:`WsConnection.send` raises
 :class:`~sniper.errors.TransientError` when nothing was written and
@@ -65,6 +66,25 @@ class BackoffPolicy(Protocol):
     def next_delay(self, rand: float) -> float: ...
 
     def reset(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WsTuning:
+    """How a :class:`WsConnection` is kept alive, shared by the protocol layers over it.
+
+    ``name`` labels logs and tasks; an application ping every ``ping_interval_s``; a
+    connection silent for ``stall_timeout_s`` is closed and reconnected; ``open_timeout_s``
+    bounds one connect; messages larger than ``max_size`` are refused; ``backoff`` paces
+    reconnects (``None``: a fresh default per connection). A backoff keeps state, so give each
+    connection its own rather than sharing one tuning that holds a backoff.
+    """
+
+    name: str = "ws"
+    ping_interval_s: float = 5.0
+    stall_timeout_s: float = 30.0
+    open_timeout_s: float = 10.0
+    max_size: int = DEFAULT_MAX_SIZE
+    backoff: BackoffPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +150,32 @@ class WsConnection:
         self._last_frame_ns = 0
         self._stalls = 0
         self._handler_errors = 0
+
+    @classmethod
+    def tuned(
+        cls,
+        url: str,
+        tuning: WsTuning,
+        *,
+        on_message: MessageHandler,
+        on_open: Callable[[], Awaitable[None]] | None = None,
+        on_close: Callable[[], None] | None = None,
+        make_ping: Callable[[], bytes] | None = None,
+    ) -> WsConnection:
+        """A connection kept as ``tuning`` says, with a protocol layer's callbacks."""
+        return cls(
+            url,
+            on_message=on_message,
+            on_open=on_open,
+            on_close=on_close,
+            make_ping=make_ping,
+            name=tuning.name,
+            ping_interval_s=tuning.ping_interval_s,
+            stall_timeout_s=tuning.stall_timeout_s,
+            open_timeout_s=tuning.open_timeout_s,
+            max_size=tuning.max_size,
+            backoff=tuning.backoff,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
