@@ -281,13 +281,13 @@ async def test_silent_stall_of_every_ws_is_detected_and_the_listing_bought(e2e: 
     raw["listings"][0]["announce_lead_s"] = 5.0
     sim = await e2e.start_sim(raw)
     daemon = await e2e.start_daemon(
-        e2e.write_config(entry={"deadline_s": 15}, exit_={"take_profit_pct": "900"}))
+        e2e.write_config(entry={"deadline_s": 25}, exit_={"take_profit_pct": "900"}))
     await e2e.wait_journal("armed", PAIR, daemon=daemon)
     opens_before = len(sim.events.find("ws_open"))
 
     sim.faults.stall_ws_connections()
 
-    await wait_tp(e2e, daemon, timeout_s=18)
+    await wait_tp(e2e, daemon, timeout_s=30)  # 6 s of silence to notice, then reconnect
     assert injected(sim, "stall_ws") == 1
     assert sim.events.find("ws_stall"), "nothing was silenced"
     reopened = sim.events.find("ws_open")[opens_before:]
