@@ -327,8 +327,9 @@ async def run(settings: Settings) -> BenchResult:
         "t0: the simulator's ws_out record of the pair's first book frame with asks (logged "
         "right after the frame was written to the socket); t1: its order_in record of the "
         "first buy for that pair. `errors` = openings without an order.",
-        f"{settings.runs} run(s) x {settings.listings} openings per side; the clients wait idle "
-        "in epoll between openings (no busy window), as a daemon between listings does.",
+        f"{settings.runs} run(s) x {settings.listings} openings per side; the raw baseline "
+        "waits idle in epoll between openings; the daemon runs with its default busy window "
+        "(entry.busy_window_s = 1: its loop spins from buy_start - 1 s until it has bought).",
     )
     return BenchResult(
         name=NAME,
