@@ -31,7 +31,12 @@ import yaml
 from aiohttp import web
 
 from sniper.sim.server import SimServer
-from tests.e2e.conftest import E2E, REPO, DaemonProcess, builtin_scenario
+from tests.e2e.conftest import (
+    E2E,
+    REPO,
+    DaemonProcess,
+    builtin_scenario,
+)
 from tests.ops.test_dockerfile import DOCKERFILE, parse_dockerfile, stages
 
 PAIR = "NEWCOIN_USDT"
@@ -47,15 +52,9 @@ STALE_AFTER_S = 5.0
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[E2E]:
+def world(e2e: E2E) -> E2E:
     """The e2e world (simulator + daemon processes); daemon logs are printed on failure."""
-    e2e = E2E(tmp_path)
-    try:
-        yield e2e
-    finally:
-        for daemon in e2e.daemons:
-            print(daemon.describe(last_lines=60))
-        await e2e.close()
+    return e2e
 
 
 def write_config(e2e: E2E, **sections: dict[str, Any]) -> Path:
@@ -126,9 +125,7 @@ class NotifySocket:
         loop = asyncio.get_running_loop()
         while True:
             data = await loop.sock_recv(self.sock, 65536)
-            fields = dict(
-                line.split("=", 1) for line in data.decode().splitlines() if "=" in line
-            )
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
             async with self._changed:
                 self.received.append(Notification(time.monotonic(), fields))
                 self._changed.notify_all()
@@ -189,9 +186,16 @@ def status_has(text: str) -> Callable[[dict[str, str]], bool]:
 async def sniper_cli(command: str, config: Path) -> int:
     """``python -m sniper <command> --config FILE`` (halt, resume) as a separate process."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sniper", command, "--config", str(config),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL, cwd=REPO,
+        sys.executable,
+        "-m",
+        "sniper",
+        command,
+        "--config",
+        str(config),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=REPO,
     )
     async with asyncio.timeout(20):
         return await proc.wait()
@@ -239,8 +243,9 @@ async def test_sd_notify_ready_watchdog_only_while_fresh_and_stopping(
     halted = await notify.wait_for(status_has("HALTED"), start=first, timeout_s=5)
     await notify.wait_for("WATCHDOG", start=halted + 1, timeout_s=5)
     assert await sniper_cli("resume", config) == 0
-    await notify.wait_for(lambda f: "STATUS" in f and "HALTED" not in f["STATUS"],
-                          start=halted + 1, timeout_s=5)
+    await notify.wait_for(
+        lambda f: "STATUS" in f and "HALTED" not in f["STATUS"], start=halted + 1, timeout_s=5
+    )
 
     # Market data goes stale: every pair-list poll fails from now on. The process stays alive
     # (polls fail, it keeps trying) but systemd must be allowed to restart it.
@@ -314,21 +319,28 @@ async def test_health_and_metrics_endpoint(world: E2E) -> None:
     base = f"http://127.0.0.1:{port}"
 
     async with httpx.AsyncClient(timeout=5.0) as client:
-        healthy = await wait_http(client, f"{base}/healthz", lambda r: r.status_code == 200,
-                                  daemon, timeout_s=15)
+        healthy = await wait_http(
+            client, f"{base}/healthz", lambda r: r.status_code == 200, daemon, timeout_s=15
+        )
         body = healthy.json()
         assert body["ok"] is True
         assert set(body["checks"]) == {
-            "market_data", "journal", "clock_skew", "state_dir", "kill_switch"
+            "market_data",
+            "journal",
+            "clock_skew",
+            "state_dir",
+            "kill_switch",
         }
         assert body["checks"]["kill_switch"]["detail"] == "not halted"
         assert all(check["ok"] for check in body["checks"].values())
 
         await world.wait_journal("entry_done", PAIR, daemon=daemon, timeout_s=20)
         bought = await wait_http(
-            client, f"{base}/metrics",
+            client,
+            f"{base}/metrics",
             lambda r: sum(metric_values(r.text, "sniper_orders_total").values()) >= 1,
-            daemon, timeout_s=5,
+            daemon,
+            timeout_s=5,
         )
         assert bought.headers["content-type"].startswith("text/plain")
         text = bought.text
@@ -358,9 +370,11 @@ async def test_health_and_metrics_endpoint(world: E2E) -> None:
         assert metric_values(text, "sniper_ws_reconnects_total") == {"": 0.0}
         sim.faults.drop_ws_connections()
         await wait_http(
-            client, f"{base}/metrics",
+            client,
+            f"{base}/metrics",
             lambda r: metric_values(r.text, "sniper_ws_reconnects_total").get("", 0) >= 3,
-            daemon, timeout_s=15,
+            daemon,
+            timeout_s=15,
         )
 
         # Bound to 127.0.0.1 only: another loopback address of this host gets no answer.
@@ -375,10 +389,11 @@ async def test_health_and_metrics_endpoint(world: E2E) -> None:
 def docker_healthcheck() -> list[str]:
     """The Dockerfile's ``HEALTHCHECK ... CMD [...]`` argv."""
     (health,) = [
-        i.args for i in stages(parse_dockerfile(DOCKERFILE.read_text("utf-8")))[-1]
+        i.args
+        for i in stages(parse_dockerfile(DOCKERFILE.read_text("utf-8")))[-1]
         if i.op == "HEALTHCHECK"
     ]
-    argv = orjson.loads(health[health.index("CMD") + 3:].strip())
+    argv = orjson.loads(health[health.index("CMD") + 3 :].strip())
     assert isinstance(argv, list)
     return [str(a) for a in argv]
 
@@ -389,8 +404,11 @@ async def run_docker_healthcheck(port: int) -> int:
     assert argv[0] == "python"
     env = {**os.environ, "SNIPER_HEALTH_PORT": str(port)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, *argv[1:], env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        *argv[1:],
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     async with asyncio.timeout(20):
         return await proc.wait()
@@ -405,8 +423,9 @@ async def test_healthz_is_503_while_market_data_is_stale(world: E2E) -> None:
         await wait_http(client, url, lambda r: r.status_code == 200, daemon, timeout_s=15)
         assert await run_docker_healthcheck(port) == 0  # the image's HEALTHCHECK passes
         sim.faults.fail_http(1_000_000, 503, path_prefix=PAIRS_PREFIX)
-        stale = await wait_http(client, url, lambda r: r.status_code == 503, daemon,
-                                timeout_s=STALE_AFTER_S + 10)
+        stale = await wait_http(
+            client, url, lambda r: r.status_code == 503, daemon, timeout_s=STALE_AFTER_S + 10
+        )
         checks = stale.json()["checks"]
         assert checks["market_data"]["ok"] is False
         assert checks["journal"]["ok"] is True
@@ -561,9 +580,17 @@ async def run_with_env(
     log_path = world.tmp / "daemon-env.log"
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sniper", "run", "--config", str(config),
-            stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
-            env=env, cwd=REPO,
+            sys.executable,
+            "-m",
+            "sniper",
+            "run",
+            "--config",
+            str(config),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
         )
     daemon = DaemonProcess(proc, log_path)
     world.daemons.append(daemon)
@@ -614,7 +641,8 @@ async def test_health_port_in_use_is_a_config_error(world: E2E) -> None:
         port = int(taken.getsockname()[1])
         config = write_config(world, health={"port": port})
         code, output = await run_with_env(
-            world, config,
+            world,
+            config,
             {"GATE_API_KEY": sim.credentials.key, "GATE_API_SECRET": sim.credentials.secret},
             timeout_s=20,
         )
@@ -628,7 +656,8 @@ async def test_telegram_without_a_token_is_a_config_error(world: E2E) -> None:
     sim = await world.start_sim("quiet")
     config = write_config(world, notify={"telegram_chat_id": "12345"})
     code, output = await run_with_env(
-        world, config,
+        world,
+        config,
         {"GATE_API_KEY": sim.credentials.key, "GATE_API_SECRET": sim.credentials.secret},
         timeout_s=20,
     )
@@ -642,7 +671,9 @@ def test_helpers_parse_prometheus_text() -> None:
         '# HELP x_total help\nx_total{outcome="filled"} 2.0\nx_total{outcome="rejected"} 0.0\n'
         "y_total 1.0\n"
     )
-    assert metric_values(text, "x_total") == {'{outcome="filled"}': 2.0,
-                                              '{outcome="rejected"}': 0.0}
+    assert metric_values(text, "x_total") == {
+        '{outcome="filled"}': 2.0,
+        '{outcome="rejected"}': 0.0,
+    }
     assert metric_values(text, "y_total") == {"": 1.0}
     assert metric_values(text, "z") == {}
