@@ -143,6 +143,11 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
+        if self.entry.fire_policy == "buy_start" and self.entry.max_price is None:
+            raise ValueError(
+                "entry.max_price is required with entry.fire_policy: buy_start (the first buy "
+                "is sent before any ask is seen, so its price must be given)"
+            )
         cap = self.risk.max_quote_per_day
         if cap is not None and cap < self.entry.quote_amount:
             raise ValueError("risk.max_quote_per_day is smaller than entry.quote_amount")

@@ -48,6 +48,13 @@ def test_bad_config_names_the_key(data: dict[str, object], path: str, words: str
     assert words in str(info.value)
 
 
+def test_buy_start_policy_needs_a_price_cap() -> None:
+    with pytest.raises(ConfigError, match="max_price"):
+        parse_config({"entry": {"fire_policy": "buy_start"}})
+    config = parse_config({"entry": {"fire_policy": "buy_start", "max_price": "0.5"}})
+    assert config.entry.max_price == Decimal("0.5")
+
+
 def test_daily_cap_below_entry_is_rejected() -> None:
     with pytest.raises(ConfigError, match="max_quote_per_day"):
         parse_config({"entry": {"quote_amount": "50"}, "risk": {"max_quote_per_day": "10"}})

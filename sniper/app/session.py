@@ -383,6 +383,7 @@ class ListingSession:
             self._run_exit(self.exit.on_balance(balance))
 
     def on_tick(self, now_ms: int) -> None:
+        self._fire_at_buy_start(now_ms)
         if self.entry.state is not EntryState.DONE:
             self._entry_finished(self.entry.on_tick(now_ms))
         if self.entry_finished and not self.closed:
@@ -418,6 +419,8 @@ class ListingSession:
         spins = 0
         try:
             while self.entry.state is EntryState.ARMED and self.wall_ms() <= end_ms:
+                if self._fire_at_buy_start(self.wall_ms()):
+                    break
                 if rehearse is not None and spins % 64 == 0:
                     text = self.entry.texts[self.entry.attempt]
                     prepared = self._prepared.get(text)
@@ -428,6 +431,30 @@ class ListingSession:
         finally:
             self._busy = False
         return spins
+
+    def _fire_at_buy_start(self, now_ms: int) -> bool:
+        """``entry.fire_policy: buy_start``: the first buy goes at ``buy_start`` (exchange
+        time) without waiting for an ask, priced at ``entry.max_price`` (the config requires
+        it with this policy); it fills against whatever asks are there up to that cap.
+        Later buys follow the book as usual. Returns True when it fired."""
+        cap = self.settings.max_price
+        if (
+            self.settings.fire_policy != "buy_start"
+            or cap is None
+            or self.entry.state is not EntryState.ARMED
+            or self.entry.attempt > 0
+            or self.pair.buy_start_s <= 0
+            or now_ms < self.pair.buy_start_s * 1000
+            or self.mono_ns() < self._buy_blocked_until_ns
+        ):
+            return False
+        decision = self.entry.on_top(cap, now_ms)
+        if isinstance(decision, Fire):
+            self._fire_now(decision, self.mono_ns())
+            return True
+        if isinstance(decision, EntryFinished):
+            self._entry_finished(decision)
+        return False
 
     def stop_buying(self, reason: str) -> None:
         """No more buys for this listing, ever (journaled: survives restarts)."""

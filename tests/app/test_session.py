@@ -230,3 +230,44 @@ async def test_busy_window_ends_by_time_without_an_ask(world: World) -> None:
     world.now_ms = PAIR.buy_start_s * 1000 + int(ListingSession.BUSY_AFTER_START_S * 1000) + 1
     assert not s.busy_window_due(world.now_ms)
     assert await asyncio.wait_for(s.busy_window(), 1) == 0
+
+
+async def test_buy_start_policy_fires_at_buy_start_at_the_price_cap(world: World) -> None:
+    settings = SessionSettings.from_config(
+        parse_config(
+            {"entry": {"quote_amount": "20", "fire_policy": "buy_start", "max_price": "0.12"}}
+        ),
+        run_id="run1",
+    )
+    s = ListingSession.arm(
+        PAIR,
+        settings,
+        world.edges,
+        world.journal,
+        wall_ms=lambda: world.now_ms,
+        mono_ns=lambda: 0,
+        emit=lambda k, d: None,
+        on_fatal=world.fatal.append,
+    )
+    world.bind(s)
+    world.now_ms = PAIR.buy_start_s * 1000 - 1
+    s.on_tick(world.now_ms)
+    await settle(s)
+    assert world.exchange.fired == []  # not before buy_start, and no ask has been seen
+    world.now_ms = PAIR.buy_start_s * 1000
+    s.on_tick(world.now_ms)
+    await settle(s)
+    ((_req, price, amount),) = world.exchange.fired
+    assert price == Decimal("0.12")
+    assert amount == Decimal("166.66")  # 20 / 0.12 rounded down to 2 places
+    s.on_tick(world.now_ms + 100)
+    await settle(s)
+    assert len(world.exchange.fired) == 1  # once
+
+
+async def test_first_ask_policy_never_fires_on_time_alone(world: World) -> None:
+    s = world.session()
+    world.now_ms = PAIR.buy_start_s * 1000 + 10
+    s.on_tick(world.now_ms)
+    await settle(s)
+    assert world.exchange.fired == []
