@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from sniper.app.clock import Clock
 from sniper.app.daemon import Daemon
@@ -35,8 +38,30 @@ SCENARIO = "new_listing_fast"
 ORDER_KINDS = ("buy_sent", "sell_placed")
 
 
-async def live_run(state_dir: Path, time_limit_s: float = 8.0) -> list[tuple[str, dict[str, Any]]]:
-    server = SimServer(SCENARIO, host="127.0.0.1", port=0)
+def steady_scenario(directory: Path) -> str:
+    """``new_listing_fast`` with the mid held flat for 1.5 s after the open: every buy then
+    meets the same asks however long the live answers take on a loaded machine (replay runs
+    with latency 0); the spike after it still fills the take-profit."""
+    raw = yaml.safe_load(
+        resources.files("sniper.sim")
+        .joinpath(f"scenarios/{SCENARIO}.yaml")
+        .read_text(encoding="utf-8")
+    )
+    raw["listings"][0]["price_path"] = [
+        {"at_s": 0, "mid": "1"},
+        {"at_s": 1.5, "mid": "1"},
+        {"at_s": 2.5, "mid": "3"},
+        {"at_s": 4.5, "mid": "1.2"},
+    ]
+    path = directory / "steady.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return str(path)
+
+
+async def live_run(
+    state_dir: Path, scenario: str, time_limit_s: float = 8.0
+) -> list[tuple[str, dict[str, Any]]]:
+    server = SimServer(scenario, host="127.0.0.1", port=0)
     urls = await server.start()
     events: list[tuple[str, dict[str, Any]]] = []
     closed = asyncio.Event()
@@ -50,9 +75,15 @@ async def live_run(state_dir: Path, time_limit_s: float = 8.0) -> list[tuple[str
         config = sim_config(urls.rest, urls.ws, state_dir)
         clock = Clock()
         journal = Journal.in_dir(state_dir)
-        daemon = Daemon(config, build_live_edges(config, server.credentials, clock), journal,
-                        run_id="parity", wall_ms=clock.wall_ms, mono_ns=clock.mono_ns,
-                        observer=observe)
+        daemon = Daemon(
+            config,
+            build_live_edges(config, server.credentials, clock),
+            journal,
+            run_id="parity",
+            wall_ms=clock.wall_ms,
+            mono_ns=clock.mono_ns,
+            observer=observe,
+        )
         task = asyncio.get_running_loop().create_task(daemon.run())
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(time_limit_s):
@@ -81,17 +112,19 @@ def fills(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str, str]
 
 def test_replay_decides_what_the_live_run_decided(tmp_path: Path) -> None:
     recording = tmp_path / "listing.rec.gz"
+    scenario = steady_scenario(tmp_path)
 
     async def both() -> list[tuple[str, dict[str, Any]]]:
         live, _ = await asyncio.gather(
-            live_run(tmp_path / "live-state"),
-            record_simulator(recording, duration_s=4.5),
+            live_run(tmp_path / "live-state", scenario),
+            record_simulator(recording, scenario=scenario, duration_s=6.0),
         )
         return live
 
     live_events = asyncio.run(both())
-    config = sim_config("http://127.0.0.1:9/api/v4", "ws://127.0.0.1:9/ws/v4/",
-                        tmp_path / "replay-state")
+    config = sim_config(
+        "http://127.0.0.1:9/api/v4", "ws://127.0.0.1:9/ws/v4/", tmp_path / "replay-state"
+    )
     result = Player(recording, config, latency_us=0).run()
     replay_events = [(kind, data) for _, kind, data in result.events]
 
