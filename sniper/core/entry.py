@@ -46,6 +46,10 @@ RETRYABLE_LABELS = frozenset(
 )
 
 
+REFIRE_MIN_FRACTION = Decimal("0.1")
+"""After a fill, a leftover budget below this fraction of ``quote_budget`` ends the entry."""
+
+
 class EntryState(StrEnum):
     ARMED = "armed"
     IN_FLIGHT = "in_flight"
@@ -206,8 +210,13 @@ class EntryMachine:
     def _after_attempt(self) -> EntryFinished | None:
         if self.attempt >= len(self.texts):
             return self._finish("attempts")
-        min_quote = self.pair.min_quote_amount or Decimal(0)
-        if self.budget_left() <= 0 or self.budget_left() < min_quote:
+        # Crumbs are not worth the wait: the take-profit is placed only once the entry is
+        # done, and a leftover below REFIRE_MIN_FRACTION of the budget would hold it back.
+        floor = max(self.pair.min_quote_amount or Decimal(0),
+                    self.rules.quote_budget * REFIRE_MIN_FRACTION)
+        if self.budget_left() <= 0 or (self.quote_spent > 0 and self.budget_left() < floor):
+            return self._finish("budget")
+        if self.budget_left() < (self.pair.min_quote_amount or Decimal(0)):
             return self._finish("budget")
         self.state = EntryState.ARMED
         return None

@@ -181,3 +181,16 @@ def test_refire_cap_is_anchored_to_the_first_ask() -> None:
     # and an ask above the anchored cap does not fire at all
     m.on_result(result("t-b2", "1", "0.11"))
     assert m.on_top(Decimal("0.12"), now_ms=3) is None
+
+
+def test_a_leftover_below_a_tenth_of_the_budget_ends_the_entry() -> None:
+    m = machine(budget="50")
+    m.on_top(Decimal("0.1"), now_ms=1)
+    done = m.on_result(result("t-b1", "400", "45.5"))  # 4.5 left: above min_quote, below 10 %
+    assert isinstance(done, EntryFinished)
+    assert done.reason == "budget"
+    # a rejection (nothing spent) keeps the whole budget and the entry armed
+    m2 = machine(budget="50")
+    m2.on_top(Decimal("0.1"), now_ms=1)
+    assert m2.on_rejected("t-b1", "INVALID_CURRENCY_PAIR") is None
+    assert m2.state is EntryState.ARMED

@@ -124,7 +124,7 @@ async def test_no_secret_in_any_artifact_of_a_full_run(e2e: E2E) -> None:
     for name, done in (("record", recorded), ("replay", replayed), ("doctor", doctor),
                        ("check-config", checked)):
         artifacts[f"{name} stdout+stderr"] = (done.stdout + done.stderr).encode()
-    assert len(json_logs(daemon.log_text())) > 20  # the logs are really there, as JSON
+    assert len(json_logs(daemon.log_text())) > 10  # the logs are really there, as JSON
     assert any(len(blob) > 1000 for name, blob in artifacts.items() if "journal" in name)
 
     creds_of_run = credentials_of(sim)

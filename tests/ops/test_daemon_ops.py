@@ -562,7 +562,7 @@ async def test_debug_json_logs_of_a_full_listing_hold_no_secret(world: E2E) -> N
     logs = json_logs(daemon)
     kinds = {e.get("event") for e in logs}
     assert {"listing", "buy_sent", "closed", "stopped"} <= kinds, kinds
-    assert len(logs) > 20
+    assert len(logs) > 10  # a real log, not an empty one
     assert_no_secret(daemon.log_text(), sim, "the daemon's output")
 
 
