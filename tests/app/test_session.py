@@ -39,10 +39,10 @@ class World:
         self.fatal: list[BaseException] = []
         self.now_ms = 2_000_000
 
-    def session(self) -> ListingSession:
+    def session(self, settings: SessionSettings = SETTINGS) -> ListingSession:
         s = ListingSession.arm(
             PAIR,
-            SETTINGS,
+            settings,
             self.edges,
             self.journal,
             wall_ms=lambda: self.now_ms,
@@ -239,17 +239,7 @@ async def test_buy_start_policy_fires_at_buy_start_at_the_price_cap(world: World
         ),
         run_id="run1",
     )
-    s = ListingSession.arm(
-        PAIR,
-        settings,
-        world.edges,
-        world.journal,
-        wall_ms=lambda: world.now_ms,
-        mono_ns=lambda: 0,
-        emit=lambda k, d: None,
-        on_fatal=world.fatal.append,
-    )
-    world.bind(s)
+    s = world.session(settings)
     world.now_ms = PAIR.buy_start_s * 1000 - 1
     s.on_tick(world.now_ms)
     await settle(s)
